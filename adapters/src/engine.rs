@@ -1,0 +1,120 @@
+//! Runs a mesh's [`Plan`] concurrently through an [`Executor`] and folds the
+//! vectors into the mesh-neutral [`StatsResult`]. Mesh-specific knowledge stays in
+//! the plan and in [`Mesh::outcome`].
+
+use std::collections::HashMap;
+
+use futures::future::try_join_all;
+
+use crate::histogram::{Buckets, SMI_QUANTILES};
+use crate::mesh::{Family, Mesh, Outcome, PlanError};
+use crate::model::{
+    Direction, EdgeStats, Latency, ResourceRef, ResourceStats, StatsQuery, StatsResult, Target,
+    TrafficStats,
+};
+use crate::prometheus::{parse_value, Executor, QueryError};
+
+/// Why a query could not be answered.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CollectError {
+    /// The mesh cannot answer this kind of question.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// Prometheus failed.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+}
+
+#[derive(Default)]
+struct Acc {
+    success: f64,
+    failure: f64,
+    buckets: Buckets,
+}
+
+impl Acc {
+    fn stats(&self) -> TrafficStats {
+        TrafficStats {
+            success: self.success,
+            failure: self.failure,
+            latency: self
+                .buckets
+                .quantiles(SMI_QUANTILES)
+                .map(|[p50, p90, p99]| Latency { p50, p90, p99 }),
+        }
+    }
+}
+
+/// Answers `q` with `mesh`'s queries, run concurrently on `exec`.
+pub async fn collect(
+    mesh: &dyn Mesh,
+    exec: &dyn Executor,
+    q: &StatsQuery,
+) -> Result<StatsResult, CollectError> {
+    let plan = mesh.plan(q)?;
+    let answers =
+        try_join_all(plan.queries.iter().map(|pq| exec.instant(&pq.promql, q.at))).await?;
+
+    let mut items: HashMap<(Option<Direction>, ResourceRef), Acc> = HashMap::new();
+    for (pq, vector) in plan.queries.iter().zip(&answers) {
+        for sample in &vector.0 {
+            if sample.value.is_nan() {
+                continue;
+            }
+            let Some(item) = pq.item.read(&sample.labels) else {
+                continue;
+            };
+            let acc = items.entry((pq.direction, item)).or_default();
+            match pq.family {
+                Family::Counts => match mesh.outcome(&sample.labels) {
+                    Outcome::Success => acc.success += sample.value,
+                    Outcome::Failure => acc.failure += sample.value,
+                },
+                Family::Buckets => {
+                    if let Some(le) = sample.labels.get("le").and_then(parse_value) {
+                        acc.buckets.add(le, sample.value);
+                    }
+                }
+            }
+        }
+    }
+
+    Ok(match &q.target {
+        Target::Edges(root) => {
+            let mut edges: Vec<EdgeStats> = items
+                .into_iter()
+                .filter_map(|((dir, peer), acc)| {
+                    dir.map(|direction| EdgeStats {
+                        resource: root.clone(),
+                        direction,
+                        peer,
+                        stats: acc.stats(),
+                    })
+                })
+                .collect();
+            edges.sort_by(|a, b| (a.direction, &a.peer).cmp(&(b.direction, &b.peer)));
+            StatsResult::Edges(edges)
+        }
+        Target::One(r) => {
+            let stats = items
+                .get(&(None, r.clone()))
+                .map(Acc::stats)
+                .unwrap_or_default();
+            StatsResult::Resources(vec![ResourceStats {
+                resource: r.clone(),
+                stats,
+            }])
+        }
+        Target::List { .. } => {
+            let mut list: Vec<ResourceStats> = items
+                .into_iter()
+                .map(|((_, resource), acc)| ResourceStats {
+                    resource,
+                    stats: acc.stats(),
+                })
+                .collect();
+            list.sort_by(|a, b| a.resource.cmp(&b.resource));
+            StatsResult::Resources(list)
+        }
+    })
+}

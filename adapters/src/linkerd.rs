@@ -1,0 +1,286 @@
+//! Linkerd 2.x (linkerd-viz, 2.10+): `response_total` and `response_latency_ms_bucket`.
+//!
+//! * Resource metrics are server side: the resource's own inbound series
+//!   (`direction="inbound"`), which include callers outside the mesh.
+//! * Edges are client side: only outbound series carry both ends
+//!   (`namespace`/`<kind>` of the caller, `dst_namespace`/`dst_<kind>` of the callee).
+//!   `to` edges are the resource's outbound series; `from` edges are the callers'
+//!   outbound series whose `dst_*` labels name the resource.
+//! * Success follows the proxy's `classification` label (5xx, failing gRPC
+//!   statuses and stream errors are failures), which is the SMI rule.
+
+use crate::mesh::{Family, Mesh, Outcome, Plan, PlanError, PlannedQuery, RefLabels, ScrapeLabels};
+use crate::model::{Direction, Kind, ResourceRef, StatsQuery, Target};
+use crate::prometheus::Labels;
+use crate::promql::{sum_increase, Selector};
+
+const COUNTS: &str = "response_total";
+const BUCKETS: &str = "response_latency_ms_bucket";
+
+/// The Linkerd adapter.
+#[derive(Debug, Clone, Default)]
+pub struct Linkerd {
+    scrape: ScrapeLabels,
+}
+
+impl Linkerd {
+    /// An adapter reading the given scrape-added label names.
+    pub fn new(scrape: ScrapeLabels) -> Self {
+        Linkerd { scrape }
+    }
+
+    /// The label naming the scraped pod's object of `kind` (the caller on outbound series).
+    fn own_label(&self, kind: Kind) -> &str {
+        match kind {
+            Kind::Namespace => &self.scrape.namespace,
+            Kind::Pod => &self.scrape.pod,
+            Kind::Deployment => "deployment",
+            Kind::DaemonSet => "daemonset",
+            Kind::StatefulSet => "statefulset",
+            Kind::Job => "k8s_job",
+        }
+    }
+
+    /// The label naming the destination's object of `kind` on outbound series.
+    fn dst_label(kind: Kind) -> &'static str {
+        match kind {
+            Kind::Namespace => "dst_namespace",
+            Kind::Pod => "dst_pod",
+            Kind::Deployment => "dst_deployment",
+            Kind::DaemonSet => "dst_daemonset",
+            Kind::StatefulSet => "dst_statefulset",
+            Kind::Job => "dst_k8s_job",
+        }
+    }
+
+    fn own_ref(&self, kind: Kind) -> RefLabels {
+        RefLabels {
+            kind,
+            namespace: self.scrape.namespace.clone(),
+            name: self.own_label(kind).to_string(),
+        }
+    }
+
+    fn dst_ref(kind: Kind) -> RefLabels {
+        RefLabels {
+            kind,
+            namespace: "dst_namespace".into(),
+            name: Self::dst_label(kind).into(),
+        }
+    }
+
+    /// Grouping labels that identify an item read through `item`.
+    fn group_by(item: &RefLabels) -> Vec<&str> {
+        if item.kind == Kind::Namespace {
+            vec![item.name.as_str()]
+        } else {
+            vec![item.namespace.as_str(), item.name.as_str()]
+        }
+    }
+
+    /// Adds matchers pinning `r` through the labels `labels` describes.
+    fn pin(sel: Selector, labels: &RefLabels, r: &ResourceRef) -> Selector {
+        let sel = sel.eq(&labels.name, &r.name);
+        match &r.namespace {
+            Some(ns) if labels.kind != Kind::Namespace => sel.eq(&labels.namespace, ns),
+            _ => sel,
+        }
+    }
+
+    /// The counts and buckets queries over series matching `sel`, grouped by `item`.
+    fn pair(
+        q: &StatsQuery,
+        sel: &Selector,
+        item: RefLabels,
+        direction: Option<Direction>,
+    ) -> [PlannedQuery; 2] {
+        let by = Self::group_by(&item);
+        let counts = sum_increase(sel, q.window, &[&by[..], &["classification"]].concat());
+        let buckets = sum_increase(
+            &sel.with_metric(BUCKETS),
+            q.window,
+            &[&["le"], &by[..]].concat(),
+        );
+        [
+            PlannedQuery {
+                promql: counts,
+                family: Family::Counts,
+                direction,
+                item: item.clone(),
+            },
+            PlannedQuery {
+                promql: buckets,
+                family: Family::Buckets,
+                direction,
+                item,
+            },
+        ]
+    }
+}
+
+impl Mesh for Linkerd {
+    fn name(&self) -> &'static str {
+        "linkerd"
+    }
+
+    fn kinds(&self) -> &'static [Kind] {
+        &Kind::ALL
+    }
+
+    fn plan(&self, q: &StatsQuery) -> Result<Plan, PlanError> {
+        let mut queries = Vec::with_capacity(4);
+        match &q.target {
+            Target::List { kind, namespace } => {
+                let item = self.own_ref(*kind);
+                let mut sel = Selector::new(COUNTS)
+                    .eq("direction", "inbound")
+                    .present(&item.name);
+                if let Some(ns) = namespace {
+                    sel = sel.eq(&self.scrape.namespace, ns);
+                }
+                queries.extend(Self::pair(q, &sel, item, None));
+            }
+            Target::One(r) => {
+                let item = self.own_ref(r.kind);
+                let sel = Self::pin(Selector::new(COUNTS).eq("direction", "inbound"), &item, r);
+                queries.extend(Self::pair(q, &sel, item, None));
+            }
+            Target::Edges(r) => {
+                let own = self.own_ref(r.kind);
+                let dst = Self::dst_ref(r.kind);
+                let outbound = Selector::new(COUNTS).eq("direction", "outbound");
+                // to: the resource's own outbound series, peers named by dst_* labels
+                let to = Self::pin(outbound.clone(), &own, r).present(&dst.name);
+                queries.extend(Self::pair(q, &to, dst.clone(), Some(Direction::To)));
+                // from: callers' outbound series whose dst_* labels name the resource
+                let from = Self::pin(outbound, &dst, r).present(&own.name);
+                queries.extend(Self::pair(q, &from, own, Some(Direction::From)));
+            }
+        }
+        Ok(Plan { queries })
+    }
+
+    fn outcome(&self, labels: &Labels) -> Outcome {
+        match labels.get("classification") {
+            Some("failure") => Outcome::Failure,
+            _ => Outcome::Success,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::UnixMillis;
+    use std::time::Duration;
+
+    fn q(target: Target) -> StatsQuery {
+        StatsQuery {
+            target,
+            window: Duration::from_secs(30),
+            at: UnixMillis(0),
+        }
+    }
+
+    fn promql(target: Target) -> Vec<String> {
+        Linkerd::default()
+            .plan(&q(target))
+            .unwrap()
+            .queries
+            .into_iter()
+            .map(|p| p.promql)
+            .collect()
+    }
+
+    #[test]
+    fn namespaced_list_is_two_grouped_inbound_queries() {
+        let p = promql(Target::List {
+            kind: Kind::Deployment,
+            namespace: Some("shop".into()),
+        });
+        assert_eq!(
+            p,
+            [
+                r#"sum by (namespace, deployment, classification) (increase(response_total{direction="inbound", deployment!="", namespace="shop"}[30s]))"#,
+                r#"sum by (le, namespace, deployment) (increase(response_latency_ms_bucket{direction="inbound", deployment!="", namespace="shop"}[30s]))"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn namespace_list_groups_by_namespace_only() {
+        let p = promql(Target::List {
+            kind: Kind::Namespace,
+            namespace: None,
+        });
+        assert_eq!(
+            p[0],
+            r#"sum by (namespace, classification) (increase(response_total{direction="inbound", namespace!=""}[30s]))"#
+        );
+    }
+
+    #[test]
+    fn edges_pin_both_namespace_and_name() {
+        let p = promql(Target::Edges(ResourceRef::namespaced(
+            Kind::Job,
+            "batch",
+            "report",
+        )));
+        assert_eq!(p.len(), 4);
+        assert_eq!(
+            p[0],
+            r#"sum by (dst_namespace, dst_k8s_job, classification) (increase(response_total{direction="outbound", k8s_job="report", namespace="batch", dst_k8s_job!=""}[30s]))"#
+        );
+        assert_eq!(
+            p[2],
+            r#"sum by (namespace, k8s_job, classification) (increase(response_total{direction="outbound", dst_k8s_job="report", dst_namespace="batch", k8s_job!=""}[30s]))"#
+        );
+    }
+
+    #[test]
+    fn namespace_edges_use_namespace_labels() {
+        let p = promql(Target::Edges(ResourceRef::namespace("shop")));
+        assert!(
+            p[0].contains(r#"{direction="outbound", namespace="shop", dst_namespace!=""}"#),
+            "{}",
+            p[0]
+        );
+        assert!(
+            p[2].contains(r#"{direction="outbound", dst_namespace="shop", namespace!=""}"#),
+            "{}",
+            p[2]
+        );
+    }
+
+    #[test]
+    fn custom_scrape_labels_are_used() {
+        let l = Linkerd::new(ScrapeLabels {
+            namespace: "kubernetes_namespace".into(),
+            pod: "kubernetes_pod_name".into(),
+        });
+        let p = l
+            .plan(&q(Target::One(ResourceRef::namespaced(
+                Kind::Pod,
+                "a",
+                "p-1",
+            ))))
+            .unwrap();
+        assert_eq!(
+            p.queries[0].promql,
+            r#"sum by (kubernetes_namespace, kubernetes_pod_name, classification) (increase(response_total{direction="inbound", kubernetes_pod_name="p-1", kubernetes_namespace="a"}[30s]))"#
+        );
+    }
+
+    #[test]
+    fn classification_decides_outcome() {
+        let l = Linkerd::default();
+        assert_eq!(
+            l.outcome(&Labels::from_pairs([("classification", "failure")])),
+            Outcome::Failure
+        );
+        assert_eq!(
+            l.outcome(&Labels::from_pairs([("classification", "success")])),
+            Outcome::Success
+        );
+    }
+}

@@ -1,0 +1,496 @@
+//! A small client for the Prometheus HTTP API (works with Prometheus, Thanos, Mimir,
+//! VictoriaMetrics): instant queries, decoded into compact [`Vector`]s, with
+//! timeouts and errors that say what to check.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+use crate::model::UnixMillis;
+
+/// The label set of one sample, sorted by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Labels(Vec<(String, String)>);
+
+impl Labels {
+    /// Builds a label set from pairs (sorted on construction).
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let mut v: Vec<(String, String)> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        v.sort();
+        Labels(v)
+    }
+
+    /// The value of a label, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(name))
+            .ok()
+            .map(|i| self.0[i].1.as_str())
+    }
+
+    /// Iterates over `(name, value)` pairs in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Labels {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Labels;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of label names to values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Labels, A::Error> {
+                let mut v = Vec::with_capacity(m.size_hint().unwrap_or(4));
+                while let Some(pair) = m.next_entry::<String, String>()? {
+                    v.push(pair);
+                }
+                v.sort();
+                Ok(Labels(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// One element of an instant vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The series labels.
+    pub labels: Labels,
+    /// The value (may be NaN or infinite).
+    pub value: f64,
+}
+
+/// The result of an instant query.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Vector(pub Vec<Sample>);
+
+impl Vector {
+    /// A rough size in bytes, for cache weighing.
+    pub fn approx_bytes(&self) -> usize {
+        self.0
+            .iter()
+            .map(|s| {
+                48 + s
+                    .labels
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 48)
+                    .sum::<usize>()
+            })
+            .sum::<usize>()
+            + 32
+    }
+}
+
+/// Why a query produced no answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum QueryError {
+    /// The connection failed (DNS, refused, TLS).
+    #[error("cannot reach Prometheus at {url}: {detail}; check the backend's prometheus URL and that Prometheus is running")]
+    Unreachable {
+        /// The Prometheus base URL.
+        url: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// No answer within the configured timeout.
+    #[error("Prometheus at {url} did not answer within {timeout:?}; it may be overloaded, or raise the backend timeout")]
+    Timeout {
+        /// The Prometheus base URL.
+        url: String,
+        /// The timeout that expired.
+        timeout: Duration,
+    },
+    /// Prometheus answered with an error envelope or an error status.
+    #[error("Prometheus at {url} answered HTTP {status} ({error_type}): {message}")]
+    Rejected {
+        /// The Prometheus base URL.
+        url: String,
+        /// HTTP status of the answer.
+        status: u16,
+        /// Prometheus' `errorType` (`bad_data`, `timeout`, `unavailable`, ...).
+        error_type: String,
+        /// Prometheus' error message.
+        message: String,
+    },
+    /// The answer could not be understood.
+    #[error("unexpected answer from Prometheus at {url}: {detail}")]
+    BadResponse {
+        /// The Prometheus base URL.
+        url: String,
+        /// What was wrong with it.
+        detail: String,
+    },
+}
+
+/// Runs instant queries. Implemented by [`PrometheusClient`] and by caching layers.
+pub trait Executor: Send + Sync {
+    /// Evaluates `promql` at time `at`.
+    fn instant<'a>(
+        &'a self,
+        promql: &'a str,
+        at: UnixMillis,
+    ) -> BoxFuture<'a, Result<Arc<Vector>, QueryError>>;
+}
+
+/// How to reach one Prometheus-compatible API.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Base URL, e.g. `http://prometheus.linkerd-viz.svc.cluster.local:9090`.
+    pub url: String,
+    /// Per-query timeout (also sent to Prometheus as `timeout`).
+    #[serde(default = "default_timeout", with = "crate::duration::serde_duration")]
+    pub timeout: Duration,
+    /// A file holding a bearer token, re-read for every request (rotated tokens work).
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
+    /// HTTP basic authentication.
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuth>,
+    /// PEM CA bundle to verify the server's certificate (in addition to the system roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS (with `key_file`).
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Extra headers sent with every request (e.g. `X-Scope-OrgID` for Mimir).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Basic-auth credentials; the password is read from a file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BasicAuth {
+    /// User name.
+    pub username: String,
+    /// File holding the password.
+    pub password_file: PathBuf,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl PrometheusConfig {
+    /// A configuration with only a URL and the default timeout.
+    pub fn with_url(url: impl Into<String>) -> Self {
+        PrometheusConfig {
+            url: url.into(),
+            timeout: default_timeout(),
+            bearer_token_file: None,
+            basic_auth: None,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            headers: BTreeMap::new(),
+        }
+    }
+}
+
+/// A Prometheus HTTP API client with pooled connections.
+#[derive(Debug, Clone)]
+pub struct PrometheusClient {
+    base: String,
+    http: reqwest::Client,
+    cfg: PrometheusConfig,
+}
+
+impl PrometheusClient {
+    /// Builds a client; fails when the URL or a TLS/auth file is unusable.
+    pub fn new(cfg: PrometheusConfig) -> Result<Self, String> {
+        let base = cfg.url.trim_end_matches('/').to_string();
+        let parsed =
+            reqwest::Url::parse(&base).map_err(|e| format!("prometheus url {:?}: {e}", cfg.url))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!(
+                "prometheus url {:?}: scheme must be http or https",
+                cfg.url
+            ));
+        }
+        let mut builder = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(5)));
+        if let Some(ca) = &cfg.ca_file {
+            let pem = std::fs::read(ca)
+                .map_err(|e| format!("prometheus caFile {}: {e}", ca.display()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("prometheus caFile {}: {e}", ca.display()))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        match (&cfg.cert_file, &cfg.key_file) {
+            (Some(c), Some(k)) => {
+                let mut pem = std::fs::read(c)
+                    .map_err(|e| format!("prometheus certFile {}: {e}", c.display()))?;
+                pem.extend(
+                    std::fs::read(k)
+                        .map_err(|e| format!("prometheus keyFile {}: {e}", k.display()))?,
+                );
+                let id = reqwest::Identity::from_pem(&pem)
+                    .map_err(|e| format!("prometheus client certificate: {e}"))?;
+                builder = builder.identity(id);
+            }
+            (None, None) => {}
+            _ => return Err("prometheus certFile and keyFile must be given together".into()),
+        }
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (k, v) in &cfg.headers {
+            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| format!("prometheus header {k:?}: {e}"))?;
+            let value = reqwest::header::HeaderValue::from_str(v)
+                .map_err(|e| format!("prometheus header {k:?}: {e}"))?;
+            headers.insert(name, value);
+        }
+        builder = builder.default_headers(headers);
+        let http = builder
+            .build()
+            .map_err(|e| format!("prometheus client: {e}"))?;
+        Ok(PrometheusClient { base, http, cfg })
+    }
+
+    /// The base URL this client talks to.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// Runs one instant query.
+    pub async fn query(&self, promql: &str, at: UnixMillis) -> Result<Vector, QueryError> {
+        let time = format!("{}.{:03}", at.0.div_euclid(1000), at.0.rem_euclid(1000));
+        let timeout = format!("{}ms", self.cfg.timeout.as_millis());
+        let mut req = self
+            .http
+            .post(format!("{}/api/v1/query", self.base))
+            .timeout(self.cfg.timeout)
+            .form(&[("query", promql), ("time", &time), ("timeout", &timeout)]);
+        req = self.authorize(req).await?;
+        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        decode_vector(&self.base, status, &body)
+    }
+
+    async fn authorize(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, QueryError> {
+        let read = |p: &PathBuf| {
+            std::fs::read_to_string(p).map_err(|e| QueryError::Unreachable {
+                url: self.base.clone(),
+                detail: format!("cannot read credentials file {}: {e}", p.display()),
+            })
+        };
+        if let Some(f) = &self.cfg.bearer_token_file {
+            return Ok(req.bearer_auth(read(f)?.trim()));
+        }
+        if let Some(b) = &self.cfg.basic_auth {
+            return Ok(req.basic_auth(
+                &b.username,
+                Some(read(&b.password_file)?.trim_end_matches('\n')),
+            ));
+        }
+        Ok(req)
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> QueryError {
+        if e.is_timeout() {
+            QueryError::Timeout {
+                url: self.base.clone(),
+                timeout: self.cfg.timeout,
+            }
+        } else {
+            let mut detail = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                detail = format!("{detail}: {s}");
+                src = s.source();
+            }
+            QueryError::Unreachable {
+                url: self.base.clone(),
+                detail,
+            }
+        }
+    }
+}
+
+impl Executor for PrometheusClient {
+    fn instant<'a>(
+        &'a self,
+        promql: &'a str,
+        at: UnixMillis,
+    ) -> BoxFuture<'a, Result<Arc<Vector>, QueryError>> {
+        Box::pin(async move { self.query(promql, at).await.map(Arc::new) })
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    status: String,
+    #[serde(default)]
+    data: Option<Data>,
+    #[serde(default, rename = "errorType")]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
+enum Data {
+    Vector(Vec<RawSample>),
+    Scalar((f64, String)),
+}
+
+#[derive(Deserialize)]
+struct RawSample {
+    metric: Labels,
+    value: (f64, String),
+}
+
+/// Parses a sample value as Prometheus prints it (`"1.5"`, `"NaN"`, `"+Inf"`).
+pub fn parse_value(s: &str) -> Option<f64> {
+    match s {
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        "NaN" => Some(f64::NAN),
+        _ => s.parse().ok(),
+    }
+}
+
+/// Decodes an `/api/v1/query` answer into a vector (a scalar becomes one unlabelled sample).
+pub fn decode_vector(url: &str, status: u16, body: &[u8]) -> Result<Vector, QueryError> {
+    let bad = |detail: String| QueryError::BadResponse {
+        url: url.to_string(),
+        detail,
+    };
+    let env: Envelope = match serde_json::from_slice(body) {
+        Ok(env) => env,
+        Err(e) => {
+            let snippet: String =
+                String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+            if status >= 400 {
+                return Err(QueryError::Rejected {
+                    url: url.to_string(),
+                    status,
+                    error_type: "http".into(),
+                    message: snippet,
+                });
+            }
+            return Err(bad(format!(
+                "HTTP {status}, not Prometheus JSON ({e}): {snippet:?}"
+            )));
+        }
+    };
+    if env.status != "success" {
+        return Err(QueryError::Rejected {
+            url: url.to_string(),
+            status,
+            error_type: env.error_type.unwrap_or_else(|| "unknown".into()),
+            message: env.error.unwrap_or_default(),
+        });
+    }
+    match env.data {
+        Some(Data::Vector(raw)) => raw
+            .into_iter()
+            .map(|s| {
+                let value = parse_value(&s.value.1)
+                    .ok_or_else(|| bad(format!("sample value {:?}", s.value.1)))?;
+                Ok(Sample {
+                    labels: s.metric,
+                    value,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Vector),
+        Some(Data::Scalar((_, v))) => {
+            let value = parse_value(&v).ok_or_else(|| bad(format!("scalar value {v:?}")))?;
+            Ok(Vector(vec![Sample {
+                labels: Labels::default(),
+                value,
+            }]))
+        }
+        None => Err(bad("success without data".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_vector_with_special_values() {
+        let body = br#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"b":"2","a":"1"},"value":[1700000000.5,"12.5"]},
+            {"metric":{},"value":[1700000000.5,"NaN"]},
+            {"metric":{"le":"+Inf"},"value":[1700000000.5,"+Inf"]}]}}"#;
+        let v = decode_vector("http://p", 200, body).unwrap();
+        assert_eq!(v.0.len(), 3);
+        assert_eq!(v.0[0].labels.get("a"), Some("1"));
+        assert_eq!(v.0[0].labels.get("b"), Some("2"));
+        assert_eq!(v.0[0].labels.get("c"), None);
+        assert_eq!(v.0[0].value, 12.5);
+        assert!(v.0[1].value.is_nan());
+        assert_eq!(v.0[2].value, f64::INFINITY);
+    }
+
+    #[test]
+    fn error_envelope_becomes_rejected() {
+        let body = br#"{"status":"error","errorType":"bad_data","error":"parse error"}"#;
+        match decode_vector("http://p", 400, body) {
+            Err(QueryError::Rejected {
+                status,
+                error_type,
+                message,
+                ..
+            }) => {
+                assert_eq!(
+                    (status, error_type.as_str(), message.as_str()),
+                    (400, "bad_data", "parse error")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn non_json_answers_are_explained() {
+        assert!(matches!(
+            decode_vector("http://p", 502, b"<html>bad gateway</html>"),
+            Err(QueryError::Rejected { status: 502, .. })
+        ));
+        assert!(matches!(
+            decode_vector("http://p", 200, b"hello"),
+            Err(QueryError::BadResponse { .. })
+        ));
+    }
+
+    #[test]
+    fn rejects_bad_urls() {
+        assert!(PrometheusClient::new(PrometheusConfig::with_url("ftp://x")).is_err());
+        assert!(PrometheusClient::new(PrometheusConfig::with_url("not a url")).is_err());
+        assert!(
+            PrometheusClient::new(PrometheusConfig::with_url("http://127.0.0.1:9090/")).is_ok()
+        );
+    }
+}
