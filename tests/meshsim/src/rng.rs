@@ -36,7 +36,7 @@ impl Rng {
     /// Index drawn with probability proportional to `weights[i]` (at least one weight must be > 0).
     pub(crate) fn weighted(&mut self, weights: &[u32]) -> usize {
         let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
-        let mut pick = (u128::from(self.next_u64()) * u128::from(total) >> 64) as u64;
+        let mut pick = ((u128::from(self.next_u64()) * u128::from(total)) >> 64) as u64;
         for (i, &w) in weights.iter().enumerate() {
             if pick < u64::from(w) {
                 return i;
@@ -46,9 +46,11 @@ impl Rng {
         unreachable!("weights must not all be zero")
     }
 
-    /// Approximately standard normal (Irwin–Hall with 12 uniforms: mean 0, variance 1, |z| <= 6).
+    /// Bell-shaped, bounded, roughly normal: Irwin–Hall with 4 uniforms, scaled to mean 0 and
+    /// variance 1, so |z| <= 2·√3 ≈ 3.46 (no far outliers).
     pub(crate) fn normal(&mut self) -> f64 {
-        (0..12).map(|_| self.unit()).sum::<f64>() - 6.0
+        const SQRT_3: f64 = 1.732_050_807_568_877_2;
+        ((0..4).map(|_| self.unit()).sum::<f64>() - 2.0) * SQRT_3
     }
 
     /// Log-normal sample with the given median and shape `sigma` (standard deviation of the log).
@@ -65,7 +67,7 @@ fn mix(mut z: u64) -> u64 {
 }
 
 /// `e^x` for |x| < 700 from basic arithmetic only (so results do not depend on the platform's libm).
-pub(crate) fn exp(x: f64) -> f64 {
+fn exp(x: f64) -> f64 {
     const LN2: f64 = std::f64::consts::LN_2;
     let k = (x / LN2).round();
     let r = x - k * LN2; // |r| <= ln2 / 2
