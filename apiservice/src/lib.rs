@@ -11,10 +11,12 @@
 //! Nothing here knows about PromQL.
 
 pub mod discovery;
+pub mod openapi;
 pub mod quantity;
 pub mod render;
 pub mod request;
 pub mod status;
+pub mod table;
 pub mod wire;
 
 /// The API group.

@@ -3,12 +3,13 @@
 
 use adapters::duration;
 use adapters::model::{
-    Direction, Kind, ResourceRef, StatsResult, Target, TrafficStats, UnixMillis,
+    Direction, EdgeStats, Kind, ResourceRef, ResourceStats, StatsResult, Target, TrafficStats,
+    UnixMillis,
 };
 use chrono::{DateTime, SecondsFormat};
 
 use crate::quantity::format_milli;
-use crate::request::MetricsRequest;
+use crate::request::{prefixed_name, MetricsRequest, Naming, TRAFFICMETRICS};
 use crate::wire::{
     Edge, ListMeta, Metric, ObjectMeta, ObjectReference, TrafficMetrics, TrafficMetricsList,
 };
@@ -84,7 +85,7 @@ impl Ctx<'_> {
             kind: "TrafficMetrics".into(),
             api_version: GROUP_VERSION.into(),
             metadata: ObjectMeta {
-                name: r.name.clone(),
+                name: item_name(self.req.naming, r),
                 namespace: r.namespace.clone(),
                 self_link,
                 creation_timestamp: ts.clone(),
@@ -97,16 +98,41 @@ impl Ctx<'_> {
         }
     }
 
-    fn object_link(r: &ResourceRef) -> String {
-        match &r.namespace {
-            Some(ns) => format!(
+    fn object_link(&self, r: &ResourceRef) -> String {
+        match (&r.namespace, self.req.naming) {
+            (Some(ns), Naming::Prefixed) => format!(
+                "{}/namespaces/{ns}/{TRAFFICMETRICS}/{}",
+                crate::BASE_PATH,
+                prefixed_name(r.kind, &r.name)
+            ),
+            (Some(ns), Naming::Smi) => format!(
                 "{}/namespaces/{ns}/{}/{}",
                 crate::BASE_PATH,
                 r.kind.plural(),
                 r.name
             ),
-            None => format!("{}/{}/{}", crate::BASE_PATH, r.kind.plural(), r.name),
+            (None, _) => format!("{}/{}/{}", crate::BASE_PATH, r.kind.plural(), r.name),
         }
+    }
+
+    fn list(&self, resource: ObjectReference, items: Vec<TrafficMetrics>) -> TrafficMetricsList {
+        TrafficMetricsList {
+            kind: "TrafficMetricsList".into(),
+            api_version: GROUP_VERSION.into(),
+            metadata: ListMeta {
+                self_link: self.req.path.clone(),
+            },
+            resource,
+            items,
+        }
+    }
+}
+
+/// The name an item carries in `metadata.name` under `naming`.
+pub fn item_name(naming: Naming, r: &ResourceRef) -> String {
+    match (naming, &r.namespace) {
+        (Naming::Prefixed, Some(_)) => prefixed_name(r.kind, &r.name),
+        _ => r.name.clone(),
     }
 }
 
@@ -128,103 +154,114 @@ impl Rendered {
         }
         .unwrap_or_default()
     }
+
+    /// The objects, in order.
+    pub fn items(&self) -> &[TrafficMetrics] {
+        match self {
+            Rendered::Object(o) => std::slice::from_ref(o.as_ref()),
+            Rendered::List(l) => &l.items,
+        }
+    }
 }
 
-/// Renders `result` for `req`, evaluated at `at`.
-pub fn render(req: &MetricsRequest, at: UnixMillis, result: &StatsResult) -> Rendered {
-    let ctx = Ctx { req, at };
-    let resource_edge = || Edge {
+fn resource_edge() -> Edge {
+    Edge {
         direction: "from".into(),
         resource: None,
-    };
-    match (&req.target, result) {
-        (Target::One(_), StatsResult::Resources(items)) if items.len() == 1 => {
-            let item = &items[0];
-            let link = Ctx::object_link(&item.resource);
-            Rendered::Object(Box::new(ctx.object(
+    }
+}
+
+/// Renders `results` (one per target of `req`, in order) evaluated at `at`.
+pub fn render(req: &MetricsRequest, at: UnixMillis, results: &[StatsResult]) -> Rendered {
+    let ctx = Ctx { req, at };
+    let mut resources: Vec<&ResourceStats> = Vec::new();
+    let mut edges: Vec<&EdgeStats> = Vec::new();
+    for r in results {
+        match r {
+            StatsResult::Resources(items) => resources.extend(items),
+            StatsResult::Edges(items) => edges.extend(items),
+        }
+    }
+    if req.single {
+        if let Some(item) = resources.first() {
+            let link = ctx.object_link(&item.resource);
+            return Rendered::Object(Box::new(ctx.object(
                 &item.resource,
                 resource_edge(),
                 &item.stats,
                 link,
-            )))
-        }
-        (target, StatsResult::Resources(items)) => {
-            let (kind, namespace) = match target {
-                Target::List { kind, namespace } => (*kind, namespace.clone()),
-                Target::One(r) | Target::Edges(r) => (r.kind, r.namespace.clone()),
-            };
-            Rendered::List(TrafficMetricsList {
-                kind: "TrafficMetricsList".into(),
-                api_version: GROUP_VERSION.into(),
-                metadata: ListMeta {
-                    self_link: req.path.clone(),
-                },
-                resource: ObjectReference {
-                    kind: Some(kind_name(kind).into()),
-                    namespace,
-                    name: None,
-                },
-                items: items
-                    .iter()
-                    .map(|i| {
-                        ctx.object(
-                            &i.resource,
-                            resource_edge(),
-                            &i.stats,
-                            Ctx::object_link(&i.resource),
-                        )
-                    })
-                    .collect(),
-            })
-        }
-        (target, StatsResult::Edges(edges)) => {
-            let root = match target {
-                Target::Edges(r) | Target::One(r) => r.clone(),
-                Target::List { kind, namespace } => ResourceRef {
-                    kind: *kind,
-                    namespace: namespace.clone(),
-                    name: String::new(),
-                },
-            };
-            Rendered::List(TrafficMetricsList {
-                kind: "TrafficMetricsList".into(),
-                api_version: GROUP_VERSION.into(),
-                metadata: ListMeta {
-                    self_link: req.path.clone(),
-                },
-                resource: reference(&root),
-                items: edges
-                    .iter()
-                    .map(|e| {
-                        let edge = Edge {
-                            direction: match e.direction {
-                                Direction::To => "to",
-                                Direction::From => "from",
-                            }
-                            .into(),
-                            resource: Some(reference(&e.peer)),
-                        };
-                        ctx.object(&e.resource, edge, &e.stats, req.path.clone())
-                    })
-                    .collect(),
-            })
+            )));
         }
     }
+    if let Target::Edges(root) = req.target() {
+        let items = edges
+            .iter()
+            .map(|e| {
+                let edge = Edge {
+                    direction: match e.direction {
+                        Direction::To => "to",
+                        Direction::From => "from",
+                    }
+                    .into(),
+                    resource: Some(reference(&e.peer)),
+                };
+                ctx.object(&e.resource, edge, &e.stats, req.path.clone())
+            })
+            .collect();
+        return Rendered::List(ctx.list(reference(root), items));
+    }
+    if req.naming == Naming::Prefixed {
+        resources.sort_by_cached_key(|r| {
+            (
+                r.resource.namespace.clone(),
+                item_name(req.naming, &r.resource),
+            )
+        });
+    }
+    let (kind, namespace) = match req.target() {
+        Target::List { kind, namespace } => (*kind, namespace.clone()),
+        Target::One(r) | Target::Edges(r) => (r.kind, r.namespace.clone()),
+    };
+    let kind = match req.naming {
+        Naming::Smi => kind_name(kind),
+        Naming::Prefixed => "TrafficMetrics",
+    };
+    let items = resources
+        .iter()
+        .map(|i| {
+            ctx.object(
+                &i.resource,
+                resource_edge(),
+                &i.stats,
+                ctx.object_link(&i.resource),
+            )
+        })
+        .collect();
+    Rendered::List(ctx.list(
+        ObjectReference {
+            kind: Some(kind.into()),
+            namespace,
+            name: None,
+        },
+        items,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use adapters::model::{EdgeStats, Latency, ResourceStats};
+    use adapters::model::Latency;
     use std::time::Duration;
 
     const AT: UnixMillis = UnixMillis(1_704_067_200_000); // 2024-01-01T00:00:00Z
 
     fn req(target: Target, path: &str) -> MetricsRequest {
         MetricsRequest {
-            target,
+            single: matches!(target, Target::One(_)),
+            targets: vec![target],
             window: Duration::from_secs(30),
             path: path.into(),
+            naming: Naming::Smi,
         }
     }
 
@@ -244,10 +281,10 @@ mod tests {
         let out = render(
             &req(Target::One(web.clone()), path),
             AT,
-            &StatsResult::Resources(vec![ResourceStats {
+            &[StatsResult::Resources(vec![ResourceStats {
                 resource: web,
                 stats,
-            }]),
+            }])],
         );
         let json = String::from_utf8(out.to_json()).unwrap();
         assert_eq!(
@@ -274,17 +311,17 @@ mod tests {
             kind: Kind::Namespace,
             namespace: None,
         };
-        let empty = render(&req(t.clone(), path), AT, &StatsResult::Resources(vec![]));
+        let empty = render(&req(t.clone(), path), AT, &[StatsResult::Resources(vec![])]);
         let v: serde_json::Value = serde_json::from_slice(&empty.to_json()).unwrap();
         assert_eq!(v["items"], serde_json::json!([]));
         assert_eq!(v["resource"], serde_json::json!({"kind": "Namespace"}));
         let one = render(
             &req(t, path),
             AT,
-            &StatsResult::Resources(vec![ResourceStats {
+            &[StatsResult::Resources(vec![ResourceStats {
                 resource: ResourceRef::namespace("shop"),
                 stats: TrafficStats::default(),
-            }]),
+            }])],
         );
         let v: serde_json::Value = serde_json::from_slice(&one.to_json()).unwrap();
         assert_eq!(
@@ -296,6 +333,43 @@ mod tests {
             "/apis/metrics.smi-spec.io/v1alpha1/namespaces/shop"
         );
         assert!(v["items"][0]["metadata"].get("namespace").is_none());
+    }
+
+    #[test]
+    fn trafficmetrics_list_merges_kinds_with_prefixed_names() {
+        let path = "/apis/metrics.smi-spec.io/v1alpha1/namespaces/shop/trafficmetrics";
+        let mut r = req(
+            Target::List {
+                kind: Kind::Deployment,
+                namespace: Some("shop".into()),
+            },
+            path,
+        );
+        r.naming = Naming::Prefixed;
+        let item = |k, n: &str| ResourceStats {
+            resource: ResourceRef::namespaced(k, "shop", n),
+            stats: TrafficStats::default(),
+        };
+        let out = render(
+            &r,
+            AT,
+            &[
+                StatsResult::Resources(vec![item(Kind::Deployment, "web")]),
+                StatsResult::Resources(vec![item(Kind::StatefulSet, "db")]),
+            ],
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.to_json()).unwrap();
+        assert_eq!(
+            v["resource"],
+            serde_json::json!({"kind": "TrafficMetrics", "namespace": "shop"})
+        );
+        assert_eq!(v["items"][0]["metadata"]["name"], "deployment-web");
+        assert_eq!(v["items"][1]["metadata"]["name"], "statefulset-db");
+        assert_eq!(v["items"][1]["resource"]["kind"], "Statefulset");
+        assert_eq!(
+            v["items"][1]["metadata"]["selfLink"],
+            "/apis/metrics.smi-spec.io/v1alpha1/namespaces/shop/trafficmetrics/statefulset-db"
+        );
     }
 
     #[test]
@@ -314,7 +388,7 @@ mod tests {
         let out = render(
             &req(Target::Edges(db), path),
             AT,
-            &StatsResult::Edges(edges),
+            &[StatsResult::Edges(edges)],
         );
         let v: serde_json::Value = serde_json::from_slice(&out.to_json()).unwrap();
         assert_eq!(v["kind"], "TrafficMetricsList");

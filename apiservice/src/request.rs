@@ -40,19 +40,82 @@ pub enum ApiRequest {
     Group,
     /// `/apis/metrics.smi-spec.io/v1alpha1`: the APIResourceList.
     ResourceList,
+    /// `/openapi/v2`.
+    OpenApiV2,
+    /// `/openapi/v3`: the index.
+    OpenApiV3Index,
+    /// `/openapi/v3/apis/metrics.smi-spec.io/v1alpha1`.
+    OpenApiV3Group,
     /// A TrafficMetrics question.
     Metrics(MetricsRequest),
 }
 
+/// How items are named and which resource serves them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    /// The SMI per-kind resources (`deployments`, ...): items are named like the object.
+    Smi,
+    /// The `trafficmetrics` resource: items are named `<kind>-<name>` (`deployment-web`),
+    /// so one list can hold every workload kind of a namespace.
+    Prefixed,
+}
+
+/// Workload kinds listed by the `trafficmetrics` resource.
+pub const WORKLOAD_KINDS: [Kind; 4] = [
+    Kind::Deployment,
+    Kind::StatefulSet,
+    Kind::DaemonSet,
+    Kind::Job,
+];
+
+/// The resource name of the combined, kubectl-friendly view.
+pub const TRAFFICMETRICS: &str = "trafficmetrics";
+
 /// A TrafficMetrics question.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsRequest {
-    /// What is described.
-    pub target: Target,
+    /// What is described; several targets are merged into one list (the
+    /// `trafficmetrics` list asks every workload kind).
+    pub targets: Vec<Target>,
     /// The window length.
     pub window: Duration,
     /// The canonical path (no trailing slash), used as `selfLink`.
     pub path: String,
+    /// Which resource answers, and so how items are named.
+    pub naming: Naming,
+    /// Whether the answer is one object (a named GET) rather than a list.
+    pub single: bool,
+}
+
+impl MetricsRequest {
+    /// The first target (every request has at least one).
+    pub fn target(&self) -> &Target {
+        &self.targets[0]
+    }
+}
+
+/// The `trafficmetrics` name of an object: `<kind>-<name>` (`deployment-web`).
+pub fn prefixed_name(kind: Kind, name: &str) -> String {
+    format!("{}-{name}", singular(kind))
+}
+
+fn singular(kind: Kind) -> &'static str {
+    let p = kind.plural();
+    &p[..p.len() - 1]
+}
+
+/// Reads a `trafficmetrics` name back into a kind and an object name.
+fn parse_prefixed(name: &str) -> Result<(Kind, String), ApiError> {
+    Kind::ALL
+        .into_iter()
+        .filter(|k| k.namespaced())
+        .find_map(|k| name.strip_prefix(&format!("{}-", singular(k))).map(|rest| (k, rest)))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "trafficmetrics {name:?} not found: names are <kind>-<name>, e.g. deployment-web, statefulset-db, daemonset-agent, job-report, pod-web-5d8f7-x2k8p"
+            ))
+        })
+        .and_then(|(k, rest)| Ok((k, object_name(rest)?)))
 }
 
 /// Parses a path (without query) and a raw query string.
@@ -72,6 +135,12 @@ pub fn parse(
     if path == format!("/apis/{GROUP}") {
         return Ok(ApiRequest::Group);
     }
+    match path {
+        "/openapi/v2" => return Ok(ApiRequest::OpenApiV2),
+        "/openapi/v3" => return Ok(ApiRequest::OpenApiV3Index),
+        crate::openapi::V3_GROUP_PATH => return Ok(ApiRequest::OpenApiV3Group),
+        _ => {}
+    }
     let Some(rest) = path.strip_prefix(BASE_PATH) else {
         return Err(ApiError::not_found(format!(
             "the server could not find the requested resource {path:?}"
@@ -86,12 +155,20 @@ pub fn parse(
         )));
     };
     let segs: Vec<&str> = rest.split('/').collect();
-    let target = target(&segs, path)?;
+    let (targets, naming) = match segs.as_slice() {
+        [TRAFFICMETRICS, ..] | ["namespaces", _, TRAFFICMETRICS, ..] => {
+            (trafficmetrics(&segs, path)?, Naming::Prefixed)
+        }
+        _ => (vec![target(&segs, path)?], Naming::Smi),
+    };
     let window = window(query, limits)?;
+    let single = matches!(targets.as_slice(), [Target::One(_)]);
     Ok(ApiRequest::Metrics(MetricsRequest {
-        target,
+        targets,
         window,
         path: path.to_string(),
+        naming,
+        single,
     }))
 }
 
@@ -147,6 +224,34 @@ fn target(segs: &[&str], path: &str) -> Result<Target, ApiError> {
                 "the server could not find the requested resource {path:?}"
             )))
         }
+    })
+}
+
+fn trafficmetrics(segs: &[&str], path: &str) -> Result<Vec<Target>, ApiError> {
+    let list = |namespace: Option<String>| {
+        WORKLOAD_KINDS
+            .into_iter()
+            .map(|kind| Target::List {
+                kind,
+                namespace: namespace.clone(),
+            })
+            .collect()
+    };
+    let object = |ns: &str, name: &str| -> Result<ResourceRef, ApiError> {
+        let (kind, name) = parse_prefixed(name)?;
+        Ok(ResourceRef::namespaced(kind, namespace_name(ns)?, name))
+    };
+    Ok(match segs {
+        [_] => list(None),
+        ["namespaces", ns, _] => list(Some(namespace_name(ns)?)),
+        ["namespaces", ns, _, name] => vec![Target::One(object(ns, name)?)],
+        ["namespaces", ns, _, name, "edges"] => vec![Target::Edges(object(ns, name)?)],
+        [_, _] | [_, _, "edges"] => {
+            return Err(ApiError::not_found(format!(
+                "trafficmetrics are namespaced; use {BASE_PATH}/namespaces/<namespace>/trafficmetrics/<kind>-<name>"
+            )))
+        }
+        _ => return Err(ApiError::not_found(format!("the server could not find the requested resource {path:?}"))),
     })
 }
 
@@ -250,6 +355,16 @@ mod tests {
             p("/apis/metrics.smi-spec.io/v1alpha1/", None).unwrap(),
             ApiRequest::ResourceList
         );
+        assert_eq!(p("/openapi/v2", None).unwrap(), ApiRequest::OpenApiV2);
+        assert_eq!(p("/openapi/v3", None).unwrap(), ApiRequest::OpenApiV3Index);
+        assert_eq!(
+            p(
+                "/openapi/v3/apis/metrics.smi-spec.io/v1alpha1",
+                Some("hash=AB")
+            )
+            .unwrap(),
+            ApiRequest::OpenApiV3Group
+        );
     }
 
     #[test]
@@ -259,34 +374,116 @@ mod tests {
             kind: k,
             namespace: ns.map(String::from),
         };
-        assert_eq!(metrics(&format!("{b}/pods")).target, list(Kind::Pod, None));
         assert_eq!(
-            metrics(&format!("{b}/namespaces")).target,
+            metrics(&format!("{b}/pods")).targets,
+            [list(Kind::Pod, None)]
+        );
+        assert_eq!(
+            *metrics(&format!("{b}/namespaces")).target(),
             list(Kind::Namespace, None)
         );
         assert_eq!(
-            metrics(&format!("{b}/namespaces/shop")).target,
+            *metrics(&format!("{b}/namespaces/shop")).target(),
             Target::One(ResourceRef::namespace("shop"))
         );
         assert_eq!(
-            metrics(&format!("{b}/namespaces/shop/edges")).target,
+            *metrics(&format!("{b}/namespaces/shop/edges")).target(),
             Target::Edges(ResourceRef::namespace("shop"))
         );
         assert_eq!(
-            metrics(&format!("{b}/namespaces/shop/deployments/")).target,
+            *metrics(&format!("{b}/namespaces/shop/deployments/")).target(),
             list(Kind::Deployment, Some("shop"))
         );
         assert_eq!(
-            metrics(&format!("{b}/namespaces/shop/jobs/report")).target,
+            *metrics(&format!("{b}/namespaces/shop/jobs/report")).target(),
             Target::One(ResourceRef::namespaced(Kind::Job, "shop", "report"))
         );
         let m = metrics(&format!("{b}/namespaces/shop/statefulsets/db/edges/"));
         assert_eq!(
-            m.target,
+            *m.target(),
             Target::Edges(ResourceRef::namespaced(Kind::StatefulSet, "shop", "db"))
         );
+        assert!(!m.single);
+        assert_eq!(m.naming, Naming::Smi);
         assert_eq!(m.path, format!("{b}/namespaces/shop/statefulsets/db/edges"));
         assert_eq!(m.window, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn trafficmetrics_paths() {
+        let b = BASE_PATH;
+        let m = metrics(&format!("{b}/namespaces/shop/trafficmetrics"));
+        assert_eq!(m.naming, Naming::Prefixed);
+        assert!(!m.single);
+        assert_eq!(m.targets.len(), WORKLOAD_KINDS.len());
+        assert_eq!(
+            m.targets[0],
+            Target::List {
+                kind: Kind::Deployment,
+                namespace: Some("shop".into())
+            }
+        );
+        let all = metrics(&format!("{b}/trafficmetrics"));
+        assert!(all.targets.iter().all(|t| matches!(
+            t,
+            Target::List {
+                namespace: None,
+                ..
+            }
+        )));
+        let one = metrics(&format!(
+            "{b}/namespaces/shop/trafficmetrics/statefulset-db"
+        ));
+        assert!(one.single);
+        assert_eq!(
+            one.targets,
+            [Target::One(ResourceRef::namespaced(
+                Kind::StatefulSet,
+                "shop",
+                "db"
+            ))]
+        );
+        let dotted = metrics(&format!(
+            "{b}/namespaces/shop/trafficmetrics/deployment-store.v1/edges"
+        ));
+        assert_eq!(
+            dotted.targets,
+            [Target::Edges(ResourceRef::namespaced(
+                Kind::Deployment,
+                "shop",
+                "store.v1"
+            ))]
+        );
+        let pod = metrics(&format!("{b}/namespaces/shop/trafficmetrics/pod-web-1"));
+        assert_eq!(
+            pod.targets,
+            [Target::One(ResourceRef::namespaced(
+                Kind::Pod,
+                "shop",
+                "web-1"
+            ))]
+        );
+        assert_eq!(prefixed_name(Kind::DaemonSet, "agent"), "daemonset-agent");
+        for bad in ["web", "replicaset-web", "namespace-shop"] {
+            let e = p(&format!("{b}/namespaces/shop/trafficmetrics/{bad}"), None).unwrap_err();
+            assert_eq!(e.code, 404, "{bad}");
+            assert!(e.message.contains("deployment-web"), "{}", e.message);
+        }
+        assert_eq!(
+            p(&format!("{b}/trafficmetrics/deployment-web"), None)
+                .unwrap_err()
+                .code,
+            404
+        );
+        assert_eq!(
+            p(
+                &format!("{b}/namespaces/shop/trafficmetrics/deployment-Web"),
+                None
+            )
+            .unwrap_err()
+            .code,
+            400
+        );
     }
 
     #[test]
