@@ -1,18 +1,23 @@
 //! Runs a mesh's [`Plan`] concurrently through an [`Executor`] and folds the
 //! vectors into the mesh-neutral [`StatsResult`]. Mesh-specific knowledge stays in
-//! the plan and in [`Mesh::outcome`].
+//! the plan (queries, how items are named, bucket units) and in [`Mesh::outcome`].
+//!
+//! Samples naming the same item are summed, whichever query or label set they came
+//! from: several raw values may decode to one object (an Envoy-sanitised name, two
+//! ports of one service).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use futures::future::try_join_all;
 
 use crate::histogram::{Buckets, SMI_QUANTILES};
-use crate::mesh::{Family, Mesh, Outcome, PlanError};
+use crate::mesh::{Family, Mesh, Outcome, Plan, PlanError};
 use crate::model::{
     Direction, EdgeStats, Latency, ResourceRef, ResourceStats, StatsQuery, StatsResult, Target,
-    TrafficStats,
+    TrafficStats, UnixMillis,
 };
-use crate::prometheus::{parse_value, Executor, QueryError};
+use crate::prometheus::{parse_value, Executor, PrometheusClient, QueryError, Sample, Vector};
 
 /// Why a query could not be answered.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -54,9 +59,61 @@ pub async fn collect(
     let plan = mesh.plan(q)?;
     let answers =
         try_join_all(plan.queries.iter().map(|pq| exec.instant(&pq.promql, q.at))).await?;
+    let vectors: Vec<&Vector> = answers.iter().map(|a| a.as_ref()).collect();
+    Ok(fold(mesh, &q.target, &plan, &vectors))
+}
 
+/// Answers `q` at every `step` from `start` to `end` (inclusive) with one Prometheus
+/// range query per planned query, run concurrently. `q.at` is ignored.
+pub async fn collect_range(
+    mesh: &dyn Mesh,
+    client: &PrometheusClient,
+    q: &StatsQuery,
+    start: UnixMillis,
+    end: UnixMillis,
+    step: Duration,
+) -> Result<Vec<(UnixMillis, StatsResult)>, CollectError> {
+    let plan = mesh.plan(q)?;
+    let matrices = try_join_all(
+        plan.queries
+            .iter()
+            .map(|pq| client.query_range(&pq.promql, start, end, step)),
+    )
+    .await?;
+    // regroup every matrix into one vector per evaluation time
+    let step_ms = (step.as_millis() as i64).max(1);
+    let times: Vec<i64> = (0..)
+        .map(|i| start.0 + i * step_ms)
+        .take_while(|t| *t <= end.0)
+        .collect();
+    let mut per_time: Vec<Vec<Vector>> =
+        vec![vec![Vector::default(); plan.queries.len()]; times.len()];
+    for (qi, matrix) in matrices.iter().enumerate() {
+        for series in &matrix.0 {
+            for &(t, value) in &series.1 {
+                if let Ok(i) = times.binary_search(&t) {
+                    per_time[i][qi].0.push(Sample {
+                        labels: series.0.clone(),
+                        value,
+                    });
+                }
+            }
+        }
+    }
+    Ok(times
+        .iter()
+        .zip(per_time)
+        .map(|(t, vectors)| {
+            let refs: Vec<&Vector> = vectors.iter().collect();
+            (UnixMillis(*t), fold(mesh, &q.target, &plan, &refs))
+        })
+        .collect())
+}
+
+/// Folds one evaluation's answers (one vector per planned query) into the model.
+fn fold(mesh: &dyn Mesh, target: &Target, plan: &Plan, answers: &[&Vector]) -> StatsResult {
     let mut items: HashMap<(Option<Direction>, ResourceRef), Acc> = HashMap::new();
-    for (pq, vector) in plan.queries.iter().zip(&answers) {
+    for (pq, vector) in plan.queries.iter().zip(answers) {
         for sample in &vector.0 {
             if sample.value.is_nan() {
                 continue;
@@ -72,14 +129,14 @@ pub async fn collect(
                 },
                 Family::Buckets => {
                     if let Some(le) = sample.labels.get("le").and_then(parse_value) {
-                        acc.buckets.add(le, sample.value);
+                        acc.buckets.add(le * pq.le_scale, sample.value);
                     }
                 }
             }
         }
     }
 
-    Ok(match &q.target {
+    match target {
         Target::Edges(root) => {
             let mut edges: Vec<EdgeStats> = items
                 .into_iter()
@@ -116,5 +173,5 @@ pub async fn collect(
             list.sort_by(|a, b| a.resource.cmp(&b.resource));
             StatsResult::Resources(list)
         }
-    })
+    }
 }

@@ -9,13 +9,25 @@
 //! * Success follows the proxy's `classification` label (5xx, failing gRPC
 //!   statuses and stream errors are failures), which is the SMI rule.
 
-use crate::mesh::{Family, Mesh, Outcome, Plan, PlanError, PlannedQuery, RefLabels, ScrapeLabels};
-use crate::model::{Direction, Kind, ResourceRef, StatsQuery, Target};
+use crate::mesh::{
+    check_kind, Mesh, Outcome, Plan, PlanError, PlannedQuery, RefLabels, ScrapeLabels,
+};
+use crate::model::{Direction, Kind, StatsQuery, Target};
 use crate::prometheus::Labels;
-use crate::promql::{sum_increase, Selector};
+use crate::promql::{increase, Selector};
 
 const COUNTS: &str = "response_total";
 const BUCKETS: &str = "response_latency_ms_bucket";
+
+/// The kinds Linkerd labels (it has no notion of a service's own traffic).
+const KINDS: [Kind; 6] = [
+    Kind::Namespace,
+    Kind::Pod,
+    Kind::Deployment,
+    Kind::DaemonSet,
+    Kind::StatefulSet,
+    Kind::Job,
+];
 
 /// The Linkerd adapter.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +50,7 @@ impl Linkerd {
             Kind::DaemonSet => "daemonset",
             Kind::StatefulSet => "statefulset",
             Kind::Job => "k8s_job",
+            Kind::Service => unreachable!("plan() rejects kinds Linkerd does not label"),
         }
     }
 
@@ -50,41 +63,16 @@ impl Linkerd {
             Kind::DaemonSet => "dst_daemonset",
             Kind::StatefulSet => "dst_statefulset",
             Kind::Job => "dst_k8s_job",
+            Kind::Service => unreachable!("plan() rejects kinds Linkerd does not label"),
         }
     }
 
     fn own_ref(&self, kind: Kind) -> RefLabels {
-        RefLabels {
-            kind,
-            namespace: self.scrape.namespace.clone(),
-            name: self.own_label(kind).to_string(),
-        }
+        RefLabels::new(kind, &self.scrape.namespace, self.own_label(kind))
     }
 
     fn dst_ref(kind: Kind) -> RefLabels {
-        RefLabels {
-            kind,
-            namespace: "dst_namespace".into(),
-            name: Self::dst_label(kind).into(),
-        }
-    }
-
-    /// Grouping labels that identify an item read through `item`.
-    fn group_by(item: &RefLabels) -> Vec<&str> {
-        if item.kind == Kind::Namespace {
-            vec![item.name.as_str()]
-        } else {
-            vec![item.namespace.as_str(), item.name.as_str()]
-        }
-    }
-
-    /// Adds matchers pinning `r` through the labels `labels` describes.
-    fn pin(sel: Selector, labels: &RefLabels, r: &ResourceRef) -> Selector {
-        let sel = sel.eq(&labels.name, &r.name);
-        match &r.namespace {
-            Some(ns) if labels.kind != Kind::Namespace => sel.eq(&labels.namespace, ns),
-            _ => sel,
-        }
+        RefLabels::new(kind, "dst_namespace", Self::dst_label(kind))
     }
 
     /// The counts and buckets queries over series matching `sel`, grouped by `item`.
@@ -94,26 +82,14 @@ impl Linkerd {
         item: RefLabels,
         direction: Option<Direction>,
     ) -> [PlannedQuery; 2] {
-        let by = Self::group_by(&item);
-        let counts = sum_increase(sel, q.window, &[&by[..], &["classification"]].concat());
-        let buckets = sum_increase(
-            &sel.with_metric(BUCKETS),
-            q.window,
-            &[&["le"], &by[..]].concat(),
-        );
         [
-            PlannedQuery {
-                promql: counts,
-                family: Family::Counts,
+            PlannedQuery::counts(
+                item.clone(),
                 direction,
-                item: item.clone(),
-            },
-            PlannedQuery {
-                promql: buckets,
-                family: Family::Buckets,
-                direction,
-                item,
-            },
+                &increase(&[COUNTS], sel, q.window),
+                &["classification"],
+            ),
+            PlannedQuery::buckets(item, direction, &increase(&[BUCKETS], sel, q.window), 1.0),
         ]
     }
 }
@@ -124,25 +100,22 @@ impl Mesh for Linkerd {
     }
 
     fn kinds(&self) -> &'static [Kind] {
-        &Kind::ALL
+        &KINDS
     }
 
     fn plan(&self, q: &StatsQuery) -> Result<Plan, PlanError> {
+        check_kind(self, q.target.kind())?;
         let mut queries = Vec::with_capacity(4);
+        let inbound = Selector::new(COUNTS).eq("direction", "inbound");
         match &q.target {
             Target::List { kind, namespace } => {
                 let item = self.own_ref(*kind);
-                let mut sel = Selector::new(COUNTS)
-                    .eq("direction", "inbound")
-                    .present(&item.name);
-                if let Some(ns) = namespace {
-                    sel = sel.eq(&self.scrape.namespace, ns);
-                }
+                let sel = item.within(inbound, namespace.as_deref());
                 queries.extend(Self::pair(q, &sel, item, None));
             }
             Target::One(r) => {
                 let item = self.own_ref(r.kind);
-                let sel = Self::pin(Selector::new(COUNTS).eq("direction", "inbound"), &item, r);
+                let sel = item.pin(inbound, r);
                 queries.extend(Self::pair(q, &sel, item, None));
             }
             Target::Edges(r) => {
@@ -150,10 +123,10 @@ impl Mesh for Linkerd {
                 let dst = Self::dst_ref(r.kind);
                 let outbound = Selector::new(COUNTS).eq("direction", "outbound");
                 // to: the resource's own outbound series, peers named by dst_* labels
-                let to = Self::pin(outbound.clone(), &own, r).present(&dst.name);
+                let to = own.pin(outbound.clone(), r).present(&dst.name);
                 queries.extend(Self::pair(q, &to, dst.clone(), Some(Direction::To)));
                 // from: callers' outbound series whose dst_* labels name the resource
-                let from = Self::pin(outbound, &dst, r).present(&own.name);
+                let from = dst.pin(outbound, r).present(&own.name);
                 queries.extend(Self::pair(q, &from, own, Some(Direction::From)));
             }
         }
@@ -161,17 +134,14 @@ impl Mesh for Linkerd {
     }
 
     fn outcome(&self, labels: &Labels) -> Outcome {
-        match labels.get("classification") {
-            Some("failure") => Outcome::Failure,
-            _ => Outcome::Success,
-        }
+        Outcome::failure_if(labels.get("classification") == Some("failure"))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::UnixMillis;
+    use crate::model::{ResourceRef, UnixMillis};
     use std::time::Duration;
 
     fn q(target: Target) -> StatsQuery {
@@ -269,6 +239,23 @@ mod tests {
             p.queries[0].promql,
             r#"sum by (kubernetes_namespace, kubernetes_pod_name, classification) (increase(response_total{direction="inbound", kubernetes_pod_name="p-1", kubernetes_namespace="a"}[30s]))"#
         );
+    }
+
+    #[test]
+    fn services_are_not_a_linkerd_kind() {
+        let err = Linkerd::default()
+            .plan(&q(Target::List {
+                kind: Kind::Service,
+                namespace: None,
+            }))
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            PlanError::UnsupportedKind {
+                kind: Kind::Service,
+                ..
+            }
+        ));
     }
 
     #[test]

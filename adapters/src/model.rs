@@ -19,17 +19,21 @@ pub enum Kind {
     StatefulSet,
     /// The pods owned by a Job.
     Job,
+    /// The pods behind a Service, as meshes that name services rather than workloads
+    /// (Consul, Kuma) see them: all traffic those pods serve.
+    Service,
 }
 
 impl Kind {
     /// Every kind, in the order discovery lists them.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Namespace,
         Kind::Pod,
         Kind::Deployment,
         Kind::DaemonSet,
         Kind::StatefulSet,
         Kind::Job,
+        Kind::Service,
     ];
 
     /// The lower-case plural used in URL paths (`deployments`).
@@ -41,6 +45,7 @@ impl Kind {
             Kind::DaemonSet => "daemonsets",
             Kind::StatefulSet => "statefulsets",
             Kind::Job => "jobs",
+            Kind::Service => "services",
         }
     }
 
@@ -229,7 +234,8 @@ mod tests {
         for k in Kind::ALL {
             assert_eq!(Kind::from_plural(k.plural()), Some(k));
         }
-        assert_eq!(Kind::from_plural("services"), None);
+        assert_eq!(Kind::from_plural("services"), Some(Kind::Service));
+        assert_eq!(Kind::from_plural("replicasets"), None);
         assert!(!Kind::Namespace.namespaced());
         assert!(Kind::Pod.namespaced());
     }

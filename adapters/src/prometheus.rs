@@ -96,6 +96,10 @@ impl Vector {
     }
 }
 
+/// The result of a range query: series with their `(Unix ms, value)` points.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Matrix(pub Vec<(Labels, Vec<(i64, f64)>)>);
+
 /// Why a query produced no answer.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum QueryError {
@@ -291,6 +295,35 @@ impl PrometheusClient {
         decode_vector(&self.base, status, &body)
     }
 
+    /// Runs one range query: `promql` at every `step` from `start` to `end`.
+    pub async fn query_range(
+        &self,
+        promql: &str,
+        start: UnixMillis,
+        end: UnixMillis,
+        step: Duration,
+    ) -> Result<Matrix, QueryError> {
+        let secs = |t: UnixMillis| format!("{}.{:03}", t.0.div_euclid(1000), t.0.rem_euclid(1000));
+        let step = format!("{}ms", step.as_millis().max(1));
+        let timeout = format!("{}ms", self.cfg.timeout.as_millis());
+        let mut req = self
+            .http
+            .post(format!("{}/api/v1/query_range", self.base))
+            .timeout(self.cfg.timeout)
+            .form(&[
+                ("query", promql),
+                ("start", &secs(start)),
+                ("end", &secs(end)),
+                ("step", &step),
+                ("timeout", &timeout),
+            ]);
+        req = self.authorize(req).await?;
+        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        decode_matrix(&self.base, status, &body)
+    }
+
     async fn authorize(
         &self,
         req: reqwest::RequestBuilder,
@@ -360,6 +393,13 @@ struct Envelope {
 enum Data {
     Vector(Vec<RawSample>),
     Scalar((f64, String)),
+    Matrix(Vec<RawSeries>),
+}
+
+#[derive(Deserialize)]
+struct RawSeries {
+    metric: Labels,
+    values: Vec<(f64, String)>,
 }
 
 #[derive(Deserialize)]
@@ -378,8 +418,8 @@ pub fn parse_value(s: &str) -> Option<f64> {
     }
 }
 
-/// Decodes an `/api/v1/query` answer into a vector (a scalar becomes one unlabelled sample).
-pub fn decode_vector(url: &str, status: u16, body: &[u8]) -> Result<Vector, QueryError> {
+/// Checks the envelope of an answer and returns its data.
+fn decode_data(url: &str, status: u16, body: &[u8]) -> Result<Data, QueryError> {
     let bad = |detail: String| QueryError::BadResponse {
         url: url.to_string(),
         detail,
@@ -410,8 +450,17 @@ pub fn decode_vector(url: &str, status: u16, body: &[u8]) -> Result<Vector, Quer
             message: env.error.unwrap_or_default(),
         });
     }
-    match env.data {
-        Some(Data::Vector(raw)) => raw
+    env.data.ok_or_else(|| bad("success without data".into()))
+}
+
+/// Decodes an `/api/v1/query` answer into a vector (a scalar becomes one unlabelled sample).
+pub fn decode_vector(url: &str, status: u16, body: &[u8]) -> Result<Vector, QueryError> {
+    let bad = |detail: String| QueryError::BadResponse {
+        url: url.to_string(),
+        detail,
+    };
+    match decode_data(url, status, body)? {
+        Data::Vector(raw) => raw
             .into_iter()
             .map(|s| {
                 let value = parse_value(&s.value.1)
@@ -423,14 +472,41 @@ pub fn decode_vector(url: &str, status: u16, body: &[u8]) -> Result<Vector, Quer
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Vector),
-        Some(Data::Scalar((_, v))) => {
+        Data::Scalar((_, v)) => {
             let value = parse_value(&v).ok_or_else(|| bad(format!("scalar value {v:?}")))?;
             Ok(Vector(vec![Sample {
                 labels: Labels::default(),
                 value,
             }]))
         }
-        None => Err(bad("success without data".into())),
+        Data::Matrix(_) => Err(bad("a matrix answered an instant query".into())),
+    }
+}
+
+/// Decodes an `/api/v1/query_range` answer.
+pub fn decode_matrix(url: &str, status: u16, body: &[u8]) -> Result<Matrix, QueryError> {
+    let bad = |detail: String| QueryError::BadResponse {
+        url: url.to_string(),
+        detail,
+    };
+    match decode_data(url, status, body)? {
+        Data::Matrix(raw) => raw
+            .into_iter()
+            .map(|s| {
+                let points = s
+                    .values
+                    .into_iter()
+                    .map(|(t, v)| {
+                        let value =
+                            parse_value(&v).ok_or_else(|| bad(format!("sample value {v:?}")))?;
+                        Ok(((t * 1000.0).round() as i64, value))
+                    })
+                    .collect::<Result<Vec<_>, QueryError>>()?;
+                Ok((s.metric, points))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Matrix),
+        _ => Err(bad("a range query did not answer with a matrix".into())),
     }
 }
 
@@ -452,6 +528,19 @@ mod tests {
         assert_eq!(v.0[0].value, 12.5);
         assert!(v.0[1].value.is_nan());
         assert_eq!(v.0[2].value, f64::INFINITY);
+    }
+
+    #[test]
+    fn decodes_matrix() {
+        let body = br#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"a":"1"},"values":[[1700000000,"1"],[1700000010.5,"NaN"]]}]}}"#;
+        let m = decode_matrix("http://p", 200, body).unwrap();
+        assert_eq!(m.0[0].0.get("a"), Some("1"));
+        assert_eq!(m.0[0].1[0], (1_700_000_000_000, 1.0));
+        assert_eq!(m.0[0].1[1].0, 1_700_000_010_500);
+        assert!(decode_vector("http://p", 200, body).is_err());
+        let v = br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+        assert!(decode_matrix("http://p", 200, v).is_err());
     }
 
     #[test]

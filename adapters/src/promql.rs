@@ -20,13 +20,25 @@ pub fn escape(value: &str) -> String {
     out
 }
 
+/// Escapes regular-expression metacharacters (RE2 syntax) so `value` matches itself.
+/// The result still goes through [`escape`] when rendered in a matcher.
+pub fn regex_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Formats a window as a PromQL range duration (`30s`, `1500ms`).
 pub fn range(window: Duration) -> String {
     let ms = window.as_millis();
-    if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
+    match (ms / 1000, ms % 1000) {
+        (secs, 0) => format!("{secs}s"),
+        _ => format!("{ms}ms"),
     }
 }
 
@@ -82,6 +94,21 @@ impl Selector {
         self.with(label, Op::Eq, value)
     }
 
+    /// Adds `label!="value"`.
+    pub fn ne(self, label: &str, value: &str) -> Self {
+        self.with(label, Op::Ne, value)
+    }
+
+    /// Adds `label=~"regex"` (anchored by Prometheus).
+    pub fn re(self, label: &str, regex: &str) -> Self {
+        self.with(label, Op::Re, regex)
+    }
+
+    /// Adds `label!~"regex"`.
+    pub fn not_re(self, label: &str, regex: &str) -> Self {
+        self.with(label, Op::NotRe, regex)
+    }
+
     /// Adds `label!=""`: the label must be present.
     pub fn present(self, label: &str) -> Self {
         self.with(label, Op::Ne, "")
@@ -93,6 +120,11 @@ impl Selector {
             metric: metric.to_string(),
             matchers: self.matchers.clone(),
         }
+    }
+
+    /// The metric name.
+    pub fn metric(&self) -> &str {
+        &self.metric
     }
 
     /// Renders the selector as PromQL text.
@@ -112,12 +144,29 @@ impl Selector {
 
 /// `sum by (labels) (increase(selector[window]))`.
 pub fn sum_increase(selector: &Selector, window: Duration, by: &[&str]) -> String {
-    format!(
-        "sum by ({}) (increase({}[{}]))",
-        by.join(", "),
-        selector.render(),
-        range(window)
-    )
+    sum_by(by, &increase(&[selector.metric()], selector, window))
+}
+
+/// `sum by (labels) (inner)`.
+pub fn sum_by(by: &[&str], inner: &str) -> String {
+    format!("sum by ({}) ({inner})", by.join(", "))
+}
+
+/// The increase over `window` of the series the matchers of `selector` select under
+/// any of `metrics`: `increase(a{...}[w]) or increase(b{...}[w])`. Exporters differ in
+/// naming (Envoy counters with or without `_total`); `or` keeps the first name's series
+/// where both exist, so a series is never counted twice.
+pub fn increase(metrics: &[&str], selector: &Selector, window: Duration) -> String {
+    let w = range(window);
+    let parts: Vec<String> = metrics
+        .iter()
+        .map(|m| format!("increase({}[{w}])", selector.with_metric(m).render()))
+        .collect();
+    if parts.len() == 1 {
+        parts.into_iter().next().unwrap_or_default()
+    } else {
+        format!("({})", parts.join(" or "))
+    }
 }
 
 #[cfg(test)]
@@ -135,6 +184,27 @@ mod tests {
     fn injection_stays_inside_the_string() {
         let s = Selector::new("m").eq("name", r#"x"} or vector(1) or m{a=""#);
         assert_eq!(s.render(), r#"m{name="x\"} or vector(1) or m{a=\""}"#);
+    }
+
+    #[test]
+    fn regex_metacharacters_are_escaped() {
+        assert_eq!(regex_escape("store.v1"), r"store\.v1");
+        assert_eq!(regex_escape("a|b(c)*"), r"a\|b\(c\)\*");
+        let s = Selector::new("m").re("x", &regex_escape("a.b"));
+        assert_eq!(s.render(), r#"m{x=~"a\\.b"}"#);
+    }
+
+    #[test]
+    fn name_variants_are_or_ed() {
+        let s = Selector::new("c").eq("a", "1");
+        assert_eq!(
+            increase(&["c", "c_total"], &s, Duration::from_secs(60)),
+            r#"(increase(c{a="1"}[60s]) or increase(c_total{a="1"}[60s]))"#
+        );
+        assert_eq!(
+            sum_by(&["a"], &increase(&["c"], &s, Duration::from_secs(60))),
+            r#"sum by (a) (increase(c{a="1"}[60s]))"#
+        );
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub fn resource_kind(kind: Kind) -> &'static str {
         Kind::DaemonSet => "DaemonSetTrafficMetrics",
         Kind::StatefulSet => "StatefulSetTrafficMetrics",
         Kind::Job => "JobTrafficMetrics",
+        Kind::Service => "ServiceTrafficMetrics",
     }
 }
 
@@ -191,6 +192,7 @@ mod tests {
                 "daemonsets",
                 "statefulsets",
                 "jobs",
+                "services",
                 "trafficmetrics"
             ]
         );

@@ -10,7 +10,9 @@
 //!
 //! Nothing here knows about PromQL.
 
+pub mod custom_metrics;
 pub mod discovery;
+pub mod label_selector;
 pub mod openapi;
 pub mod quantity;
 pub mod render;

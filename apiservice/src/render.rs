@@ -25,6 +25,7 @@ pub fn kind_name(kind: Kind) -> &'static str {
         Kind::DaemonSet => "Daemonset",
         Kind::StatefulSet => "Statefulset",
         Kind::Job => "Job",
+        Kind::Service => "Service",
     }
 }
 

@@ -492,8 +492,8 @@ mod tests {
         for path in [
             "/api".to_string(),
             "/apis/other.io/v1".into(),
-            format!("{b}/services"),
-            format!("{b}/namespaces/shop/services"),
+            format!("{b}/replicasets"),
+            format!("{b}/namespaces/shop/replicasets"),
             format!("{b}/namespaces/shop/namespaces"),
             format!("{b}/deployments/web"),
             format!("{b}/namespaces/shop/deployments/web/edges/extra"),

@@ -125,9 +125,9 @@ impl From<QueryError> for ApiError {
 impl From<CollectError> for ApiError {
     fn from(e: CollectError) -> Self {
         match e {
-            CollectError::Plan(p @ PlanError::UnsupportedKind { .. }) => {
-                ApiError::not_found(p.to_string())
-            }
+            CollectError::Plan(
+                p @ (PlanError::UnsupportedKind { .. } | PlanError::UnsupportedEdges { .. }),
+            ) => ApiError::not_found(p.to_string()),
             CollectError::Query(q) => q.into(),
         }
     }

@@ -2,7 +2,9 @@
 //! evaluation time). Evaluation times are aligned to the evaluation interval, so
 //! the time is the cache's time bucket. Concurrent identical queries are coalesced
 //! into one Prometheus request; errors are not cached. Memory is bounded by a
-//! byte budget (entries weighed by their decoded size).
+//! byte budget (entries weighed by their decoded size): half of the budget a backend is
+//! given holds its Prometheus results, the other half is lent to the response cache
+//! ([`crate::response_cache`], see [`CachedExecutor::response_share`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,14 +31,18 @@ pub struct CachedExecutor<E> {
     inner: Arc<E>,
     cache: Option<Cache<Key, Arc<Vector>>>,
     stats: Arc<CacheStats>,
+    /// The part of the budget lent to the response cache.
+    response_share: u64,
 }
 
 impl<E: Executor + 'static> CachedExecutor<E> {
-    /// Wraps `inner`; entries live for `ttl`; `max_bytes == 0` disables caching.
+    /// Wraps `inner`; entries live for `ttl`; `max_bytes == 0` disables caching. Half of
+    /// `max_bytes` holds results, the rest is [`CachedExecutor::response_share`].
     pub fn new(inner: E, ttl: Duration, max_bytes: u64) -> Self {
-        let cache = (max_bytes > 0).then(|| {
+        let own = max_bytes.div_ceil(2);
+        let cache = (own > 0).then(|| {
             Cache::builder()
-                .max_capacity(max_bytes)
+                .max_capacity(own)
                 .weigher(|k: &Key, v: &Arc<Vector>| {
                     u32::try_from(k.0.len() + v.approx_bytes()).unwrap_or(u32::MAX)
                 })
@@ -47,7 +53,18 @@ impl<E: Executor + 'static> CachedExecutor<E> {
             inner: Arc::new(inner),
             cache,
             stats: Arc::new(CacheStats::default()),
+            response_share: max_bytes - own,
         }
+    }
+
+    /// The part of this backend's budget that the response cache may use.
+    pub fn response_share(&self) -> u64 {
+        self.response_share
+    }
+
+    /// Bytes held (as weighed against the budget).
+    pub fn bytes(&self) -> u64 {
+        self.cache.as_ref().map_or(0, |c| c.weighted_size())
     }
 
     /// Activity counters.
@@ -74,6 +91,9 @@ impl<E: Executor + 'static> Executor for CachedExecutor<E> {
                 return self.inner.instant(promql, at).await;
             };
             let key: Key = (Arc::from(promql), at);
+            if let Some(hit) = cache.get(&key).await {
+                return Ok(hit);
+            }
             let inner = self.inner.clone();
             let stats = self.stats.clone();
             let owned = key.0.clone();

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use adapters::duration;
 use adapters::mesh::ScrapeLabels;
+use adapters::osm::OsmStats;
 use adapters::prometheus::PrometheusConfig;
+use adapters::workloads::WorkloadKinds;
 use apiservice::request::WindowLimits;
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
@@ -19,6 +21,26 @@ use serde::Deserialize;
 pub enum MeshKind {
     /// Linkerd 2.10+ (linkerd-viz Prometheus).
     Linkerd,
+    /// Istio 1.5+ telemetry v2 (`istio_requests_total`), sidecars and ambient waypoints.
+    Istio,
+    /// Consul service mesh (Envoy statistics with Consul's tags).
+    Consul,
+    /// Open Service Mesh (WASM statistics, or Envoy counters only: `osmStats`).
+    Osm,
+    /// Kuma / Kong Mesh (Envoy cluster statistics with Kuma's labels).
+    Kuma,
+    /// Cilium with Hubble HTTP metrics (`hubble_http_requests_total`, httpV2).
+    Cilium,
+}
+
+impl MeshKind {
+    /// The scrape label names the mesh's usual Prometheus setup adds.
+    pub fn default_scrape_labels(self) -> ScrapeLabels {
+        match self {
+            MeshKind::Osm => adapters::osm::Osm::scrape_defaults(),
+            _ => ScrapeLabels::default(),
+        }
+    }
 }
 
 /// How requests are authorized.
@@ -82,6 +104,109 @@ pub struct Flags {
     #[arg(long, env = "MESH_METRICS_AUTHORIZATION_MODE", value_enum)]
     pub authorization_mode: Option<AuthorizationMode>,
 
+    /// PEM CA bundle for client certificates: a certificate it signed authenticates as user
+    /// CN with groups O. Without it, Delegated mode reads `client-ca-file` from ConfigMap
+    /// kube-system/extension-apiserver-authentication. Re-read when the file changes.
+    #[arg(long, env = "MESH_METRICS_CLIENT_CA_FILE", value_name = "FILE")]
+    pub client_ca_file: Option<PathBuf>,
+
+    /// PEM CA bundle that signs the front-proxy client certificate (kube-apiserver's
+    /// --proxy-client-cert-file); only requests with such a certificate may carry identity
+    /// headers. Without it, Delegated mode reads this and every other --requestheader-* setting
+    /// from ConfigMap kube-system/extension-apiserver-authentication (watched for changes).
+    #[arg(
+        long,
+        env = "MESH_METRICS_REQUESTHEADER_CLIENT_CA_FILE",
+        value_name = "FILE"
+    )]
+    pub requestheader_client_ca_file: Option<PathBuf>,
+
+    /// Common names a front-proxy client certificate may have (comma list); empty: any
+    /// certificate signed by the requestheader CA [default: empty].
+    #[arg(
+        long,
+        env = "MESH_METRICS_REQUESTHEADER_ALLOWED_NAMES",
+        value_name = "NAMES",
+        value_delimiter = ','
+    )]
+    pub requestheader_allowed_names: Option<Vec<String>>,
+
+    /// Request headers holding the user name, first non-empty wins (comma list) [default: X-Remote-User].
+    #[arg(
+        long,
+        env = "MESH_METRICS_REQUESTHEADER_USERNAME_HEADERS",
+        value_name = "HEADERS",
+        value_delimiter = ','
+    )]
+    pub requestheader_username_headers: Option<Vec<String>>,
+
+    /// Request headers holding the user's UID (comma list) [default: X-Remote-Uid].
+    #[arg(
+        long,
+        env = "MESH_METRICS_REQUESTHEADER_UID_HEADERS",
+        value_name = "HEADERS",
+        value_delimiter = ','
+    )]
+    pub requestheader_uid_headers: Option<Vec<String>>,
+
+    /// Request headers holding the user's groups, one group per header line (comma list)
+    /// [default: X-Remote-Group].
+    #[arg(
+        long,
+        env = "MESH_METRICS_REQUESTHEADER_GROUP_HEADERS",
+        value_name = "HEADERS",
+        value_delimiter = ','
+    )]
+    pub requestheader_group_headers: Option<Vec<String>>,
+
+    /// Prefixes of request headers holding extra user attributes; the rest of the header name,
+    /// lower-cased and %-decoded, is the key (comma list) [default: X-Remote-Extra-].
+    #[arg(
+        long,
+        env = "MESH_METRICS_REQUESTHEADER_EXTRA_HEADERS_PREFIX",
+        value_name = "PREFIXES",
+        value_delimiter = ','
+    )]
+    pub requestheader_extra_headers_prefix: Option<Vec<String>>,
+
+    /// Serve requests that carry no credentials as user system:anonymous (group
+    /// system:unauthenticated), still subject to authorization [default: false].
+    #[arg(long, env = "MESH_METRICS_ANONYMOUS_AUTH", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub anonymous_auth: Option<bool>,
+
+    /// How long TokenReview answers for bearer tokens are cached; 0 disables the cache [default: 10s].
+    #[arg(long, env = "MESH_METRICS_AUTHENTICATION_TOKEN_WEBHOOK_CACHE_TTL", value_name = "DURATION", value_parser = duration::parse)]
+    pub authentication_token_webhook_cache_ttl: Option<Duration>,
+
+    /// Start even if ConfigMap kube-system/extension-apiserver-authentication cannot be read
+    /// (keep trying in the background); otherwise that is fatal [default: false].
+    #[arg(long, env = "MESH_METRICS_AUTHENTICATION_TOLERATE_LOOKUP_FAILURE", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub authentication_tolerate_lookup_failure: Option<bool>,
+
+    /// How long "allowed" SubjectAccessReview answers are cached; 0 disables [default: 10s].
+    #[arg(long, env = "MESH_METRICS_AUTHORIZATION_WEBHOOK_CACHE_AUTHORIZED_TTL", value_name = "DURATION", value_parser = duration::parse)]
+    pub authorization_webhook_cache_authorized_ttl: Option<Duration>,
+
+    /// How long "denied" SubjectAccessReview answers are cached; 0 disables [default: 10s].
+    #[arg(long, env = "MESH_METRICS_AUTHORIZATION_WEBHOOK_CACHE_UNAUTHORIZED_TTL", value_name = "DURATION", value_parser = duration::parse)]
+    pub authorization_webhook_cache_unauthorized_ttl: Option<Duration>,
+
+    /// Non-resource paths served without authentication or authorization (comma list); a
+    /// trailing `*` matches any suffix, e.g. `/openapi/*`. The health endpoints are always
+    /// served [default: /healthz,/readyz,/livez].
+    #[arg(
+        long,
+        env = "MESH_METRICS_AUTHORIZATION_ALWAYS_ALLOW_PATHS",
+        value_name = "PATHS",
+        value_delimiter = ','
+    )]
+    pub authorization_always_allow_paths: Option<Vec<String>>,
+
+    /// Kubeconfig for reaching the Kubernetes API in Delegated mode. Without it: $KUBECONFIG,
+    /// then ~/.kube/config, then the in-cluster service account.
+    #[arg(long, env = "MESH_METRICS_KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
     /// Window used when a request has no ?t= [default: 30s].
     #[arg(long, env = "MESH_METRICS_DEFAULT_WINDOW", value_name = "DURATION", value_parser = duration::parse)]
     pub default_window: Option<Duration>,
@@ -103,6 +228,26 @@ pub struct Flags {
     /// Log filter (error, warn, info, debug, trace, or a tracing directive) [default: info].
     #[arg(long, env = "MESH_METRICS_LOG_LEVEL", value_name = "LEVEL")]
     pub log_level: Option<String>,
+
+    /// Serve the custom metrics API (custom.metrics.k8s.io, for the HPA) in these
+    /// versions, comma-separated: v1beta2, v1beta1. Only one server per cluster can own
+    /// each version, so it is off by default. Pod label selectors need Kubernetes API
+    /// access (in-cluster or --kubeconfig).
+    #[arg(long, env = "MESH_METRICS_CUSTOM_METRICS_VERSIONS", value_name = "VERSIONS", value_delimiter = ',', value_parser = custom_version)]
+    pub custom_metrics_versions: Option<Vec<CustomVersion>>,
+}
+
+/// A version of the custom metrics API.
+pub type CustomVersion = apiservice::custom_metrics::Version;
+
+fn custom_version(s: &str) -> Result<CustomVersion, String> {
+    match s.trim() {
+        "v1beta2" => Ok(CustomVersion::V1Beta2),
+        "v1beta1" => Ok(CustomVersion::V1Beta1),
+        other => Err(format!(
+            "{other:?} is not a custom metrics API version (v1beta2, v1beta1)"
+        )),
+    }
 }
 
 /// The YAML file's shape (camelCase keys, every field optional).
@@ -114,6 +259,23 @@ struct FileConfig {
     tls_cert_file: Option<PathBuf>,
     tls_private_key_file: Option<PathBuf>,
     authorization_mode: Option<AuthorizationMode>,
+    client_ca_file: Option<PathBuf>,
+    requestheader_client_ca_file: Option<PathBuf>,
+    requestheader_allowed_names: Option<Vec<String>>,
+    requestheader_username_headers: Option<Vec<String>>,
+    requestheader_uid_headers: Option<Vec<String>>,
+    requestheader_group_headers: Option<Vec<String>>,
+    requestheader_extra_headers_prefix: Option<Vec<String>>,
+    anonymous_auth: Option<bool>,
+    #[serde(default, with = "opt_duration")]
+    authentication_token_webhook_cache_ttl: Option<Duration>,
+    authentication_tolerate_lookup_failure: Option<bool>,
+    #[serde(default, with = "opt_duration")]
+    authorization_webhook_cache_authorized_ttl: Option<Duration>,
+    #[serde(default, with = "opt_duration")]
+    authorization_webhook_cache_unauthorized_ttl: Option<Duration>,
+    authorization_always_allow_paths: Option<Vec<String>>,
+    kubeconfig: Option<PathBuf>,
     #[serde(default, with = "opt_duration")]
     default_window: Option<Duration>,
     #[serde(default, with = "opt_duration")]
@@ -122,6 +284,8 @@ struct FileConfig {
     evaluation_interval: Option<Duration>,
     cache_max_bytes: Option<u64>,
     log_level: Option<String>,
+    #[serde(default)]
+    custom_metrics_versions: Vec<String>,
     #[serde(default)]
     backends: Vec<BackendConfig>,
 }
@@ -151,13 +315,110 @@ pub struct BackendConfig {
     /// Namespaces it serves; empty means every namespace not claimed by another backend.
     #[serde(default)]
     pub namespaces: Vec<String>,
-    /// Names of the labels the scrape configuration adds.
-    #[serde(default)]
+    /// Names of the labels the scrape configuration adds; unset ones take the mesh's
+    /// defaults ([`MeshKind::default_scrape_labels`]).
+    #[serde(default = "ScrapeLabels::unset")]
     pub scrape_labels: ScrapeLabels,
+    /// Istio, Cilium, Kuma: the kinds of workload names, which carry none.
+    #[serde(default)]
+    pub workload_kinds: WorkloadKinds,
+    /// Consul: read only this datacenter's services.
+    #[serde(default)]
+    pub consul_datacenter: Option<String>,
+    /// Kuma: read only this Kuma mesh (the `mesh` label).
+    #[serde(default)]
+    pub kuma_mesh: Option<String>,
+    /// OSM: which statistics to read (`wasm`, the default, or `envoy`).
+    #[serde(default)]
+    pub osm_stats: OsmStats,
+}
+
+impl BackendConfig {
+    /// A backend for `mesh` at `url` with every option at its default.
+    pub fn new(mesh: MeshKind, url: String) -> Self {
+        BackendConfig {
+            name: default_backend_name(),
+            mesh,
+            prometheus: PrometheusConfig::with_url(url),
+            namespaces: Vec::new(),
+            scrape_labels: mesh.default_scrape_labels(),
+            workload_kinds: WorkloadKinds::default(),
+            consul_datacenter: None,
+            kuma_mesh: None,
+            osm_stats: OsmStats::default(),
+        }
+    }
+
+    /// Fills unset scrape label names with the mesh's defaults.
+    fn apply_mesh_defaults(&mut self) {
+        self.scrape_labels = std::mem::replace(&mut self.scrape_labels, ScrapeLabels::unset())
+            .or(&self.mesh.default_scrape_labels());
+    }
 }
 
 fn default_backend_name() -> String {
     "default".into()
+}
+
+/// Which request headers carry a front-proxy identity (`--requestheader-*-headers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHeaderNames {
+    /// User name headers; the first non-empty one wins.
+    pub username: Vec<String>,
+    /// UID headers; the first non-empty one wins.
+    pub uid: Vec<String>,
+    /// Group headers; every line of each is one group.
+    pub group: Vec<String>,
+    /// Prefixes of extra-attribute headers.
+    pub extra_prefix: Vec<String>,
+}
+
+impl Default for RequestHeaderNames {
+    /// kube-apiserver's names: `X-Remote-User`, `X-Remote-Uid`, `X-Remote-Group`, `X-Remote-Extra-`.
+    fn default() -> Self {
+        RequestHeaderNames {
+            username: vec!["X-Remote-User".into()],
+            uid: vec!["X-Remote-Uid".into()],
+            group: vec!["X-Remote-Group".into()],
+            extra_prefix: vec!["X-Remote-Extra-".into()],
+        }
+    }
+}
+
+/// Delegated authentication and authorization settings (used in `Delegated` mode only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// `--client-ca-file`; `None`: from the ConfigMap.
+    pub client_ca_file: Option<PathBuf>,
+    /// `--requestheader-client-ca-file`; `None`: every requestheader setting from the ConfigMap.
+    pub requestheader_client_ca_file: Option<PathBuf>,
+    /// Allowed front-proxy certificate CNs; empty: any.
+    pub requestheader_allowed_names: Vec<String>,
+    /// Identity header names.
+    pub requestheader_headers: RequestHeaderNames,
+    /// Whether requests without credentials are served as `system:anonymous`.
+    pub anonymous: bool,
+    /// TokenReview cache lifetime (0: no cache).
+    pub token_cache_ttl: Duration,
+    /// Whether an unreadable ConfigMap at startup is tolerated.
+    pub tolerate_lookup_failure: bool,
+    /// Cache lifetime of allowed SubjectAccessReviews (0: no cache).
+    pub authorized_ttl: Duration,
+    /// Cache lifetime of denied SubjectAccessReviews (0: no cache).
+    pub unauthorized_ttl: Duration,
+    /// Non-resource paths needing no authentication or authorization.
+    pub always_allow_paths: Vec<String>,
+    /// Kubeconfig file; `None`: inferred.
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// Drops empty entries (`--flag=` means an empty list) and surrounding blanks.
+fn list(values: Vec<String>) -> Vec<String> {
+    values
+        .into_iter()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 /// The effective configuration.
@@ -171,6 +432,8 @@ pub struct Config {
     pub tls_files: Option<(PathBuf, PathBuf)>,
     /// Authorization mode.
     pub authorization_mode: AuthorizationMode,
+    /// Delegated authentication and authorization settings.
+    pub auth: AuthConfig,
     /// Window limits for `?t=`.
     pub windows: WindowLimits,
     /// Alignment of evaluation times (and the cache period).
@@ -179,6 +442,8 @@ pub struct Config {
     pub cache_max_bytes: u64,
     /// Log filter.
     pub log_level: String,
+    /// Served versions of custom.metrics.k8s.io (empty: off).
+    pub custom_metrics_versions: Vec<CustomVersion>,
     /// The mesh backends.
     pub backends: Vec<BackendConfig>,
 }
@@ -209,13 +474,7 @@ impl Config {
                         .prometheus_url
                         .clone()
                         .ok_or("--mesh needs --prometheus-url (where that mesh's Prometheus is)")?;
-                    backends.push(BackendConfig {
-                        name: default_backend_name(),
-                        mesh,
-                        prometheus: PrometheusConfig::with_url(url),
-                        namespaces: Vec::new(),
-                        scrape_labels: ScrapeLabels::default(),
-                    });
+                    backends.push(BackendConfig::new(mesh, url));
                 }
                 1 => {
                     let b = &mut backends[0];
@@ -239,6 +498,9 @@ impl Config {
         }
         if backends.is_empty() {
             return Err("no backend configured: pass --mesh and --prometheus-url, or list backends in --config".into());
+        }
+        for b in &mut backends {
+            b.apply_mesh_defaults();
         }
 
         let tls_files = match (
@@ -273,6 +535,67 @@ impl Config {
                 .authorization_mode
                 .or(file.authorization_mode)
                 .unwrap_or(AuthorizationMode::Delegated),
+            auth: AuthConfig {
+                client_ca_file: flags.client_ca_file.or(file.client_ca_file),
+                requestheader_client_ca_file: flags
+                    .requestheader_client_ca_file
+                    .or(file.requestheader_client_ca_file),
+                requestheader_allowed_names: list(
+                    flags
+                        .requestheader_allowed_names
+                        .or(file.requestheader_allowed_names)
+                        .unwrap_or_default(),
+                ),
+                requestheader_headers: {
+                    let d = RequestHeaderNames::default();
+                    RequestHeaderNames {
+                        username: flags
+                            .requestheader_username_headers
+                            .or(file.requestheader_username_headers)
+                            .map_or(d.username, list),
+                        uid: flags
+                            .requestheader_uid_headers
+                            .or(file.requestheader_uid_headers)
+                            .map_or(d.uid, list),
+                        group: flags
+                            .requestheader_group_headers
+                            .or(file.requestheader_group_headers)
+                            .map_or(d.group, list),
+                        extra_prefix: flags
+                            .requestheader_extra_headers_prefix
+                            .or(file.requestheader_extra_headers_prefix)
+                            .map_or(d.extra_prefix, list),
+                    }
+                },
+                anonymous: flags
+                    .anonymous_auth
+                    .or(file.anonymous_auth)
+                    .unwrap_or(false),
+                token_cache_ttl: flags
+                    .authentication_token_webhook_cache_ttl
+                    .or(file.authentication_token_webhook_cache_ttl)
+                    .unwrap_or(Duration::from_secs(10)),
+                tolerate_lookup_failure: flags
+                    .authentication_tolerate_lookup_failure
+                    .or(file.authentication_tolerate_lookup_failure)
+                    .unwrap_or(false),
+                authorized_ttl: flags
+                    .authorization_webhook_cache_authorized_ttl
+                    .or(file.authorization_webhook_cache_authorized_ttl)
+                    .unwrap_or(Duration::from_secs(10)),
+                unauthorized_ttl: flags
+                    .authorization_webhook_cache_unauthorized_ttl
+                    .or(file.authorization_webhook_cache_unauthorized_ttl)
+                    .unwrap_or(Duration::from_secs(10)),
+                always_allow_paths: flags
+                    .authorization_always_allow_paths
+                    .or(file.authorization_always_allow_paths)
+                    .map_or_else(
+                        || vec!["/healthz".into(), "/readyz".into(), "/livez".into()],
+                        list,
+                    ),
+                kubeconfig: flags.kubeconfig.or(file.kubeconfig),
+            },
             windows,
             evaluation_interval: flags
                 .evaluation_interval
@@ -286,6 +609,14 @@ impl Config {
                 .log_level
                 .or(file.log_level)
                 .unwrap_or_else(|| "info".into()),
+            custom_metrics_versions: match flags.custom_metrics_versions {
+                Some(v) => v,
+                None => file
+                    .custom_metrics_versions
+                    .iter()
+                    .map(|v| custom_version(v).map_err(|e| format!("customMetricsVersions: {e}")))
+                    .collect::<Result<_, _>>()?,
+            },
             backends,
         };
         config.validate()?;
@@ -304,6 +635,13 @@ impl Config {
         }
         if self.evaluation_interval < Duration::from_secs(1) {
             return Err("--evaluation-interval must be at least 1s".into());
+        }
+        for p in &self.auth.always_allow_paths {
+            if p.strip_suffix('*').unwrap_or(p).contains('*') {
+                return Err(format!(
+                    "--authorization-always-allow-paths {p:?}: only a trailing * is allowed"
+                ));
+            }
         }
         let mut names = std::collections::HashSet::new();
         for b in &self.backends {
@@ -427,6 +765,152 @@ mod tests {
         .unwrap();
         assert_eq!(c.secure_port, 1);
         assert_eq!(c.backends[0].prometheus.url, "http://flag:9090");
+    }
+
+    #[test]
+    fn auth_settings_default_like_kubernetes() {
+        let c = parse(&["--mesh", "linkerd", "--prometheus-url", "u"]).unwrap();
+        let a = &c.auth;
+        assert_eq!(a.client_ca_file, None);
+        assert_eq!(a.requestheader_client_ca_file, None);
+        assert!(a.requestheader_allowed_names.is_empty());
+        assert_eq!(a.requestheader_headers, RequestHeaderNames::default());
+        assert_eq!(a.requestheader_headers.username, ["X-Remote-User"]);
+        assert!(!a.anonymous);
+        assert!(!a.tolerate_lookup_failure);
+        assert_eq!(a.token_cache_ttl, Duration::from_secs(10));
+        assert_eq!(a.authorized_ttl, Duration::from_secs(10));
+        assert_eq!(a.unauthorized_ttl, Duration::from_secs(10));
+        assert_eq!(a.always_allow_paths, ["/healthz", "/readyz", "/livez"]);
+        assert_eq!(a.kubeconfig, None);
+    }
+
+    #[test]
+    fn auth_flags_and_file_keys_apply() {
+        let c = parse(&[
+            "--mesh",
+            "linkerd",
+            "--prometheus-url",
+            "u",
+            "--requestheader-allowed-names",
+            "front-proxy-client, aggregator",
+            "--requestheader-group-headers",
+            "X-Remote-Group,X-Groups",
+            "--anonymous-auth",
+            "--authentication-token-webhook-cache-ttl",
+            "0",
+            "--authorization-always-allow-paths=",
+            "--kubeconfig",
+            "/k",
+        ])
+        .unwrap();
+        let a = &c.auth;
+        assert_eq!(
+            a.requestheader_allowed_names,
+            ["front-proxy-client", "aggregator"]
+        );
+        assert_eq!(
+            a.requestheader_headers.group,
+            ["X-Remote-Group", "X-Groups"]
+        );
+        assert!(a.anonymous);
+        assert_eq!(a.token_cache_ttl, Duration::ZERO);
+        assert!(a.always_allow_paths.is_empty());
+        assert_eq!(a.kubeconfig.as_deref(), Some(std::path::Path::new("/k")));
+        assert!(
+            !parse(&[
+                "--mesh",
+                "linkerd",
+                "--prometheus-url",
+                "u",
+                "--anonymous-auth=false"
+            ])
+            .unwrap()
+            .auth
+            .anonymous
+        );
+
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            f,
+            "clientCaFile: /ca.crt\nrequestheaderClientCaFile: /fp.crt\nrequestheaderAllowedNames: [a]\n\
+             requestheaderUsernameHeaders: [X-U]\nrequestheaderUidHeaders: [X-I]\nrequestheaderExtraHeadersPrefix: [X-E-]\n\
+             anonymousAuth: true\nauthenticationTolerateLookupFailure: true\nauthorizationWebhookCacheAuthorizedTtl: 1m\n\
+             authorizationWebhookCacheUnauthorizedTtl: 5s\nauthorizationAlwaysAllowPaths: [/openapi/*]\nkubeconfig: /kc\n\
+             backends:\n- mesh: linkerd\n  prometheus: {{url: http://p}}"
+        )
+        .unwrap();
+        let path = f.path().to_str().unwrap();
+        let a = parse(&["--config", path]).unwrap().auth;
+        assert_eq!(
+            a.client_ca_file.as_deref(),
+            Some(std::path::Path::new("/ca.crt"))
+        );
+        assert_eq!(
+            a.requestheader_client_ca_file.as_deref(),
+            Some(std::path::Path::new("/fp.crt"))
+        );
+        assert_eq!(a.requestheader_allowed_names, ["a"]);
+        assert_eq!(a.requestheader_headers.username, ["X-U"]);
+        assert_eq!(a.requestheader_headers.uid, ["X-I"]);
+        assert_eq!(a.requestheader_headers.group, ["X-Remote-Group"]);
+        assert_eq!(a.requestheader_headers.extra_prefix, ["X-E-"]);
+        assert!(a.anonymous && a.tolerate_lookup_failure);
+        assert_eq!(a.authorized_ttl, Duration::from_secs(60));
+        assert_eq!(a.unauthorized_ttl, Duration::from_secs(5));
+        assert_eq!(a.always_allow_paths, ["/openapi/*"]);
+        assert_eq!(a.kubeconfig.as_deref(), Some(std::path::Path::new("/kc")));
+        let a = parse(&[
+            "--config",
+            path,
+            "--anonymous-auth=false",
+            "--requestheader-allowed-names",
+            "b",
+        ])
+        .unwrap()
+        .auth;
+        assert!(!a.anonymous);
+        assert_eq!(a.requestheader_allowed_names, ["b"]);
+    }
+
+    #[test]
+    fn help_documents_the_auth_flags() {
+        let help = <Flags as clap::CommandFactory>::command()
+            .render_long_help()
+            .to_string();
+        for flag in [
+            "--client-ca-file",
+            "--requestheader-client-ca-file",
+            "--requestheader-allowed-names",
+            "--requestheader-username-headers",
+            "--requestheader-uid-headers",
+            "--requestheader-group-headers",
+            "--requestheader-extra-headers-prefix",
+            "--anonymous-auth",
+            "--authentication-token-webhook-cache-ttl",
+            "--authentication-tolerate-lookup-failure",
+            "--authorization-webhook-cache-authorized-ttl",
+            "--authorization-webhook-cache-unauthorized-ttl",
+            "--authorization-always-allow-paths",
+            "--kubeconfig",
+        ] {
+            assert!(help.contains(flag), "{flag} missing from --help");
+        }
+        assert!(help.contains("extension-apiserver-authentication"));
+    }
+
+    #[test]
+    fn always_allow_paths_take_only_a_trailing_star() {
+        let err = parse(&[
+            "--mesh",
+            "linkerd",
+            "--prometheus-url",
+            "u",
+            "--authorization-always-allow-paths",
+            "/healthz,/a*/b",
+        ])
+        .unwrap_err();
+        assert!(err.contains("/a*/b") && err.contains("trailing"), "{err}");
     }
 
     #[test]

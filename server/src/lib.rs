@@ -3,20 +3,30 @@
 //! `apiservice`.
 //!
 //! * [`config`]: flags + YAML file → [`config::Config`].
-//! * [`tls`]: serving certificate (files or self-signed).
+//! * [`tls`]: serving certificate (files, hot-reloaded, or self-signed) and
+//!   optional client certificates.
+//! * [`reload`]: re-reading certificate and CA files when they change.
 //! * [`listener`]: the HTTPS accept loop.
 //! * [`api`]: where a request enters and is dispatched.
-//! * [`authz`]: authorization modes.
+//! * [`authz`]: authorization modes; [`auth`]: delegated authentication and
+//!   authorization through the Kubernetes API.
 //! * [`backends`]: mesh adapters + Prometheus per backend, namespace routing.
-//! * [`cache`]: the coalescing Prometheus result cache.
+//! * [`cache`]: the coalescing Prometheus result cache; [`response_cache`]: rendered
+//!   answers, and the server's own `/metrics`.
 
 pub mod api;
+pub mod auth;
 pub mod authz;
 pub mod backends;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod custom;
 pub mod listener;
+pub mod pods;
+pub mod promapi;
+pub mod reload;
+pub mod response_cache;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -27,9 +37,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::api::AppState;
+use crate::auth::Delegated;
 use crate::authz::Authorizer;
 use crate::backends::Backends;
-use crate::config::Config;
+use crate::config::{AuthorizationMode, Config};
 
 /// A running server.
 pub struct Server {
@@ -46,7 +57,7 @@ impl Server {
         self.addr
     }
 
-    /// The serving certificate (PEM), for clients that must trust it.
+    /// The serving certificate (PEM) it started with, for clients that must trust it.
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem
     }
@@ -59,7 +70,8 @@ impl Server {
     }
 }
 
-/// Starts serving `config`. Fails when the port cannot be bound or a file is unusable.
+/// Starts serving `config`. Fails when the port cannot be bound, a file is
+/// unusable, or (Delegated mode) the Kubernetes API cannot be used.
 pub async fn start(config: &Config, drain: Duration) -> Result<Server, String> {
     let identity = match &config.tls_files {
         Some((cert, key)) => tls::load(cert, key)?,
@@ -71,19 +83,21 @@ pub async fn start(config: &Config, drain: Duration) -> Result<Server, String> {
         }
     };
     let cert_pem = identity.cert_pem.clone();
-    let tls = tls::server_config(identity)?;
+    let serving = tls::ServingCert::new(identity)?;
     let backends = Backends::new(
         &config.backends,
         config.evaluation_interval,
         config.cache_max_bytes,
     )?;
-    let state = Arc::new(AppState {
-        backends,
-        windows: config.windows,
-        evaluation_interval: config.evaluation_interval,
-        authorizer: Authorizer::new(config.authorization_mode),
-        ready: AtomicBool::new(true),
-    });
+    let (tx, rx) = watch::channel(false);
+    let (authorizer, client_trust) = match config.authorization_mode {
+        AuthorizationMode::AlwaysAllow => (Authorizer::AlwaysAllow, None),
+        AuthorizationMode::Delegated => {
+            let (delegated, trust) = Delegated::start(&config.auth, rx.clone()).await?;
+            (Authorizer::Delegated(Arc::new(delegated)), Some(trust))
+        }
+    };
+    let tls = tls::server_config(serving.clone(), client_trust)?;
     let bind = SocketAddr::new(config.bind_address, config.secure_port);
     let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
         format!(
@@ -91,7 +105,30 @@ pub async fn start(config: &Config, drain: Duration) -> Result<Server, String> {
         )
     })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let (tx, rx) = watch::channel(false);
+    if let Some((cert, key)) = &config.tls_files {
+        serving.reload_from(cert.clone(), key.clone(), rx.clone());
+    }
+    let custom = custom::CustomMetrics {
+        pods: match config.custom_metrics_versions.is_empty() {
+            true => None,
+            false => match auth::kube::Kube::connect(config.auth.kubeconfig.as_deref()).await {
+                Ok(k) => Some(pods::PodStore::start(k.client)),
+                Err(e) => {
+                    tracing::warn!("custom metrics: pod label selectors are unavailable: {e}");
+                    None
+                }
+            },
+        },
+        versions: config.custom_metrics_versions.clone(),
+    };
+    let state = Arc::new(AppState {
+        backends,
+        custom,
+        windows: config.windows,
+        evaluation_interval: config.evaluation_interval,
+        authorizer,
+        ready: AtomicBool::new(true),
+    });
     let app = api::router(state.clone());
     let task = tokio::spawn(listener::serve(listener, tls, app, rx, drain));
     Ok(Server {

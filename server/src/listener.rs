@@ -24,8 +24,9 @@ use tower::ServiceExt;
 pub struct ConnInfo {
     /// The client's address.
     pub remote: SocketAddr,
-    /// The client's certificate chain, if it presented one.
-    pub peer_certs: Option<Vec<CertificateDer<'static>>>,
+    /// The client's certificate chain (leaf first), if it presented one; it
+    /// chained to a trusted CA at handshake time.
+    pub peer_certs: Option<Arc<[CertificateDer<'static>]>>,
 }
 
 /// Serves `app` on `listener` until `shutdown` turns true, then drains for at most `drain`.
@@ -69,7 +70,7 @@ pub async fn serve(
                 };
             let info = ConnInfo {
                 remote,
-                peer_certs: tls.get_ref().1.peer_certificates().map(|c| c.to_vec()),
+                peer_certs: tls.get_ref().1.peer_certificates().map(Arc::from),
             };
             let svc = app.map_request(move |mut req: http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(info.clone());

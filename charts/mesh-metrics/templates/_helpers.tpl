@@ -317,6 +317,7 @@ without passwordFile.
     "logLevel" (toString $s.logLevel) -}}
 {{- if $s.bindAddress -}}{{- $_ := set $cfg "bindAddress" (toString $s.bindAddress) -}}{{- end -}}
 {{- $_ := set $cfg "backends" (include "mesh-metrics.backends" . | fromYaml).backends -}}
+{{- with .Values.customMetrics.versions -}}{{- $_ := set $cfg "customMetricsVersions" . -}}{{- end -}}
 {{- $cfg = mergeOverwrite $cfg (deepCopy .Values.extraConfig) -}}
 {{- toYaml $cfg -}}
 {{- end -}}

@@ -2,17 +2,24 @@
 //! (Debian's `prometheus`, started on loopback by `meshsim::PromServer`) and the
 //! real mesh-metrics server, started in-process through its own flag parser.
 //!
-//! One [`Env`] per test binary is shared by all tests; servers with other flags
-//! (Prometheus down, tight limits) are started with [`TestServer::start`].
+//! One [`Env`] per mesh reading ([`env_for`]; [`env`] is Linkerd's) is shared by all tests
+//! of the binary; every mesh gets the same simulated traffic ([`dataset`]). Servers with
+//! other flags (Prometheus down, tight limits) are started with [`TestServer::start`].
 
-use std::sync::OnceLock;
+mod meshes;
+
+pub use meshes::{
+    backend_yaml, dataset, env, env_for, prometheus, start_with_config, Env, DEMO_WORKLOAD_KINDS,
+    VIEWS,
+};
+
 use std::time::Duration;
 
 use adapters::model::Kind;
 use apiservice::quantity;
 use clap::Parser;
 use mesh_metrics::config::{Config, Flags};
-use meshsim::{Dataset, Expected, Mesh, PromServer, Scenario, STEP_SECS};
+use meshsim::Expected;
 use serde_json::Value;
 
 /// The API base path.
@@ -119,41 +126,6 @@ impl Drop for TestServer {
     }
 }
 
-/// The shared environment: the demo dataset, its Prometheus, and a server on it.
-pub struct Env {
-    /// The simulated traffic (source of truth).
-    pub dataset: Dataset,
-    /// The real Prometheus holding it.
-    pub prom: PromServer,
-    /// mesh-metrics reading that Prometheus (AlwaysAllow).
-    pub server: TestServer,
-}
-
-/// The shared environment, created on first use: data from 20 minutes ago to 40
-/// minutes ahead, so the server's "now" stays inside it while tests run.
-pub fn env() -> &'static Env {
-    static ENV: OnceLock<Env> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let now = chrono::Utc::now().timestamp() / STEP_SECS * STEP_SECS;
-        let dataset = Dataset::generate(&Scenario::demo(), now - 20 * 60, now + 40 * 60);
-        let prom = PromServer::start(&dataset, Mesh::Linkerd)
-            .expect("Prometheus starts (apt-get install -y prometheus)");
-        let server = TestServer::start(&[
-            "--mesh",
-            "linkerd",
-            "--prometheus-url",
-            &prom.url(),
-            "--authorization-mode",
-            "AlwaysAllow",
-        ]);
-        Env {
-            dataset,
-            prom,
-            server,
-        }
-    })
-}
-
 /// Maps the simulator's kind to the server's.
 pub fn kind(k: meshsim::Kind) -> Kind {
     match k {
@@ -163,6 +135,7 @@ pub fn kind(k: meshsim::Kind) -> Kind {
         meshsim::Kind::DaemonSet => Kind::DaemonSet,
         meshsim::Kind::StatefulSet => Kind::StatefulSet,
         meshsim::Kind::Job => Kind::Job,
+        meshsim::Kind::Service => Kind::Service,
     }
 }
 

@@ -37,7 +37,7 @@ impl Scenario {
     /// |---|---|---|
     /// | `platform` (meshed) | `ingress` (Deployment, 2) | called from outside the cluster (unmeshed, authority `shop.example.com`) |
     /// | | `collector` (Deployment, 1) | calls node-agent pods and the report Job pod by pod IP (no `dst_service`) |
-    /// | | `node-agent` (DaemonSet, 3) | calls collector |
+    /// | | `node-agent` (DaemonSet, 3) | calls collector; behind a headless Service of its name |
     /// | `shop` (meshed) | `web` (Deployment, 2) | |
     /// | | `api` (Deployment, 2) | answers 404/400/429 (success) and 503 |
     /// | | `cart` (Deployment, 1) | |
@@ -46,8 +46,8 @@ impl Scenario {
     /// | | `recommender` (Deployment, 1) | traffic only in the first 5 minutes |
     /// | `payments` (meshed) | `ledger` (Deployment, 2) | gRPC: statuses 0, 3, 5, 7 (success), 2, 4, 13, 14, 15 (failure) |
     /// | | `gateway` (Deployment, 1) | answers 500/502/503 and resets streams |
-    /// | `batch` (meshed) | `report-28419360` (Job, 1) | |
-    /// | `legacy` (unmeshed) | `poller`, `mainframe` (Deployment, 1 each) | no series at all |
+    /// | `batch` (meshed; ambient under Istio) | `report-28419360` (Job, 1) | a CronJob's Job (Istio and Hubble call it `report`); behind Service `report` |
+    /// | `legacy` (unmeshed) | `poller`, `mainframe` (Deployment, 1 each) | no proxy, no series of their own (Hubble still names them as peers) |
     ///
     /// Calls (mean requests per second, varying ±30 % over 15 minutes and ±25 % per step):
     /// outside → ingress 40; ingress → web 38; web → api 60; web → recommender 10 (first 5 min);
@@ -98,6 +98,10 @@ impl Scenario {
         let svc_ledger = s.add_service("payments", "ledger", 9090, &[ledger]);
         let svc_gateway = s.add_service("payments", "gateway", 8080, &[gateway]);
         let svc_mainframe = s.add_service("legacy", "mainframe", 8080, &[mainframe]);
+        // Headless Services for the pods called by IP: meshes that name services (Consul,
+        // Kuma) register every pod under the Service selecting it. They carry no calls.
+        s.add_service("platform", "node-agent", 9100, &[agent]);
+        s.add_service("batch", "report", 9102, &[report]);
 
         let w = Caller::Workload;
         let svc = Target::Service;

@@ -9,7 +9,10 @@
 //! * the SMI Traffic Metrics values expected for any resource, edge and window
 //!   ([`Dataset::truth`]), computed directly from the simulated requests.
 //!
-//! The model is mesh-neutral (`topology`, `traffic`); each mesh has its own emitter (`linkerd`).
+//! The model is mesh-neutral (`topology`, `traffic`); each mesh has its own emitter (`linkerd`,
+//! `istio`, `consul`, `osm`, `kuma`, `cilium`), writing that mesh's real series and labels for the
+//! same traffic. What a mesh's data can and cannot tell (which side measures, gRPC statuses,
+//! bucket layouts, names) is described once, in [`View`], and the truth follows it.
 //!
 //! ## Time
 //! Step `k` (1-based) happens at `start + k * STEP_SECS`; its requests are counted in the sample
@@ -19,9 +22,10 @@
 //! the same length contain the same traffic, shifted.
 //!
 //! ## Semantics of the truth
-//! See [`Truth`]. In short: resources are measured server side (including unmeshed callers);
-//! edges client side, between meshed pods, with a peer of the same kind as the queried resource;
-//! latency quantiles are what `histogram_quantile` returns on the window's bucket increments.
+//! See [`Truth`] and [`View`]. In short: resources are measured server side (including unmeshed
+//! callers) except by OSM's client-side WASM statistics; edges are between meshed pods, with a peer
+//! of the same kind as the queried resource; latency quantiles are what `histogram_quantile`
+//! returns on the window's bucket increments, in the mesh's bucket layout.
 //!
 //! ## The demo's traps
 //! See [`Scenario::demo`]: a `store.v1` and a `store-v1` Deployment (unescaped regex), a StatefulSet
@@ -30,26 +34,40 @@
 //! outside the cluster, a cross-namespace edge, a self edge, a failing edge (5xx and stream
 //! resets), gRPC statuses that succeed and fail, 4xx that succeed, an idle workload, calls by pod
 //! IP (no `dst_service`), and calls crossing kinds (Deployment → StatefulSet, DaemonSet, Job).
+//! Each emitter adds its mesh's own: Istio's two reporters, `unknown` peers, `response_code="0"`,
+//! `response_flags`, an ambient namespace behind a waypoint, CronJob naming; Consul's `local_app`
+//! and passthrough clusters; OSM's `_`-mangled names (`store.v1` and `store-v1` collide) and whole
+//! milliseconds; Kuma's counters with and without `_total`; Hubble's seconds buckets, both
+//! reporters and node-agent series.
 
 #![warn(missing_docs)]
 
+mod cilium;
+mod consul;
 mod demo;
+mod emit;
+mod istio;
+mod kuma;
 mod linkerd;
 mod openmetrics;
+mod osm;
 mod prom;
 mod quantile;
 mod rng;
+mod scaled;
 mod topology;
 mod traffic;
 mod truth;
+mod view;
 
 use std::fmt;
 use std::io;
 use std::str::FromStr;
 
-pub use prom::{PromServer, Sample};
+pub use prom::{PromServer, Sample, WebConfig};
 pub use topology::{Kind, Res, Scenario};
 pub use truth::{Direction, Expected, ExpectedEdge, Truth};
+pub use view::{Side, View};
 
 use traffic::Traffic;
 
@@ -61,23 +79,38 @@ pub const STEP_SECS: i64 = 10;
 pub enum Mesh {
     /// Linkerd 2.x proxy metrics as scraped by linkerd-viz.
     Linkerd,
+    /// Istio standard metrics from sidecars (both reporters) and an ambient waypoint.
+    Istio,
+    /// Consul service mesh: Envoy statistics with Consul's tags.
+    Consul,
+    /// Open Service Mesh: WASM statistics plus Envoy counters, as OSM's Prometheus keeps them.
+    Osm,
+    /// Kuma: Envoy cluster statistics, some data planes exporting `_total` counters.
+    Kuma,
+    /// Cilium: Hubble HTTP metrics (httpV2) from every node's agent.
+    Cilium,
 }
 
 impl Mesh {
     /// Every supported mesh.
-    pub const ALL: [Mesh; 1] = [Mesh::Linkerd];
+    pub const ALL: [Mesh; 6] = [
+        Mesh::Linkerd,
+        Mesh::Istio,
+        Mesh::Consul,
+        Mesh::Osm,
+        Mesh::Kuma,
+        Mesh::Cilium,
+    ];
 
     /// Lower-case name, as used on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Mesh::Linkerd => "linkerd",
-        }
-    }
-
-    /// Finite upper bounds (ms) of the mesh's latency histogram buckets.
-    pub(crate) fn latency_buckets_ms(self) -> &'static [f64] {
-        match self {
-            Mesh::Linkerd => &linkerd::LATENCY_BUCKETS_MS,
+            Mesh::Istio => "istio",
+            Mesh::Consul => "consul",
+            Mesh::Osm => "osm",
+            Mesh::Kuma => "kuma",
+            Mesh::Cilium => "cilium",
         }
     }
 }
@@ -95,7 +128,10 @@ impl FromStr for Mesh {
         Mesh::ALL
             .into_iter()
             .find(|m| m.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown mesh {s:?} (known: linkerd)"))
+            .ok_or_else(|| {
+                let known: Vec<&str> = Mesh::ALL.iter().map(|m| m.name()).collect();
+                format!("unknown mesh {s:?} (known: {})", known.join(", "))
+            })
     }
 }
 
@@ -142,12 +178,18 @@ impl Dataset {
     pub fn write_openmetrics(&self, mesh: Mesh, out: &mut dyn io::Write) -> io::Result<()> {
         match mesh {
             Mesh::Linkerd => linkerd::write(self, out),
+            Mesh::Istio => istio::write(self, out),
+            Mesh::Consul => consul::write(self, out),
+            Mesh::Osm => osm::write(self, out),
+            Mesh::Kuma => kuma::write(self, out),
+            Mesh::Cilium => cilium::write(self, out),
         }
     }
 
-    /// The expected SMI values, with `mesh`'s latency bucket layout.
-    pub fn truth(&self, mesh: Mesh) -> Truth<'_> {
-        Truth::new(self, mesh)
+    /// The expected SMI values as a mesh's data shows them: `dataset.truth(Mesh::Istio)`, or
+    /// `dataset.truth(View::OsmEnvoy)` for a second reading of one mesh's data.
+    pub fn truth(&self, view: impl Into<View>) -> Truth<'_> {
+        Truth::new(self, view.into())
     }
 
     /// The simulated application.

@@ -230,7 +230,9 @@ fn scrape_labels(s: &Scenario, pod: PodId) -> Labels {
         Kind::Job => {
             l.push("job_name", &w.name);
         }
-        Kind::Namespace | Kind::Pod => unreachable!("{:?} does not own pods", w.kind),
+        Kind::Namespace | Kind::Pod | Kind::Service => {
+            unreachable!("{:?} does not own pods", w.kind)
+        }
     }
     l.push("app", &w.app)
         .push("control_plane_ns", "linkerd")
@@ -246,7 +248,7 @@ fn owner_label(kind: Kind) -> &'static str {
         Kind::StatefulSet => "statefulset",
         Kind::DaemonSet => "daemonset",
         Kind::Job => "k8s_job",
-        Kind::Namespace | Kind::Pod => unreachable!("{kind:?} does not own pods"),
+        Kind::Namespace | Kind::Pod | Kind::Service => unreachable!("{kind:?} does not own pods"),
     }
 }
 

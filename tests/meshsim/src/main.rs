@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use meshsim::{Dataset, Expected, ExpectedEdge, Kind, Mesh, Res, Scenario, STEP_SECS};
+use meshsim::{Dataset, Expected, ExpectedEdge, Mesh, Res, Scenario, STEP_SECS};
 use serde::Serialize;
 
 /// Service-mesh traffic simulator with SMI Traffic Metrics ground truth.
@@ -33,21 +33,25 @@ enum Command {
     /// moments a demo or test runs. Traffic depends only on the offset from the start.
     ///
     /// truth.json holds, for each window (end - W, end] with end = --truth-at, every resource of
-    /// every kind (Namespace, Pod, Deployment, DaemonSet, StatefulSet, Job) that served at least
-    /// one request anywhere in the data (idle ones have zeros), with:
+    /// every kind the mesh reports (of Namespace, Pod, Deployment, DaemonSet, StatefulSet, Job,
+    /// Service) that served at least one request anywhere in the data (idle ones have zeros),
+    /// named as the mesh names it, with:
     ///
     /// * success/failure counts, server side (all requests its meshed pods served, unmeshed
-    ///   callers included); failure = HTTP 5xx, gRPC 2/4/13/14/15, or no response;
+    ///   callers included; OSM: client side, meshed callers only); failure = HTTP 5xx, gRPC
+    ///   2/4/13/14/15 (only where the mesh labels gRPC statuses: Linkerd, Istio), or no response;
     ///
     /// * p50/p90/p99 latency in ms as histogram_quantile computes it on the window's bucket
     ///   increments (null when nothing was observed);
     ///
-    /// * its edges, client side: "to" = calls it made, "from" = calls into it, both ends meshed,
-    ///   the peer being a resource of the same kind (a Deployment calling a StatefulSet has no
-    ///   edge as a Deployment; use pods or namespaces). Every peer that exchanged traffic in the
-    ///   data is listed, with zeros when idle in the window.
+    /// * its edges: "to" = calls it made, "from" = calls into it, both ends meshed (Cilium: any
+    ///   pod), the peer being a resource of the same kind (a Deployment calling a StatefulSet has
+    ///   no edge as a Deployment; use pods or namespaces), measured where the mesh measures them.
+    ///   Every peer that exchanged traffic in the data is listed, with zeros when idle in the
+    ///   window.
     Generate {
-        /// Mesh whose metrics to emit (linkerd).
+        /// Mesh whose metrics to emit: linkerd, istio, consul, osm, kuma or cilium. truth.json
+        /// follows what that mesh's data can tell (for osm: its WASM statistics).
         #[arg(long, default_value = "linkerd")]
         mesh: Mesh,
         /// Output directory (created if missing).
@@ -181,14 +185,7 @@ struct ResourceDoc {
 
 fn truth_document(ds: &Dataset, mesh: Mesh, at: i64, windows: &[i64]) -> TruthDoc {
     let truth = ds.truth(mesh);
-    let kinds = [
-        Kind::Namespace,
-        Kind::Pod,
-        Kind::Deployment,
-        Kind::DaemonSet,
-        Kind::StatefulSet,
-        Kind::Job,
-    ];
+    let kinds = truth.view().kinds();
     TruthDoc {
         mesh: mesh.to_string(),
         step_secs: STEP_SECS,

@@ -3,6 +3,12 @@
 //! `promtool tsdb create-blocks-from openmetrics` (Prometheus 2.42) accepts samples of different
 //! series and families interleaved, as long as each series' timestamps increase, so emitters write
 //! one scrape (every series) per step, in time order.
+//!
+//! Types: an OpenMetrics counter family `x` has samples `x_total`, so counters that Prometheus
+//! stores with `_total` are declared that way (`# TYPE istio_requests counter`). Envoy prints its
+//! counters without the suffix (`envoy_cluster_upstream_rq_xx`); such families are declared
+//! `unknown`, the type whose sample name is the family name. promtool 2.42 stores samples the same
+//! whatever the declared type (metadata is not part of the TSDB blocks).
 
 use std::io::{self, Write};
 
@@ -27,6 +33,17 @@ impl Labels {
             }
         }
         self.0.push('"');
+        self
+    }
+
+    /// Appends every label of `other`.
+    pub(crate) fn extend(&mut self, other: &Labels) -> &mut Labels {
+        if !other.0.is_empty() {
+            if !self.0.is_empty() {
+                self.0.push(',');
+            }
+            self.0.push_str(&other.0);
+        }
         self
     }
 
@@ -95,6 +112,19 @@ impl Scrape {
         self.buf.extend_from_slice(&self.suffix);
     }
 
+    /// Adds `series value ts` with a value given in millionths (printed with six decimals).
+    pub(crate) fn sample_micro(&mut self, series: &str, millionths: u64) {
+        self.buf.extend_from_slice(series.as_bytes());
+        self.buf.push(b' ');
+        push_decimal(&mut self.buf, millionths / 1_000_000);
+        let frac = millionths % 1_000_000;
+        self.buf.push(b'.');
+        for div in [100_000, 10_000, 1_000, 100, 10, 1] {
+            self.buf.push(digit(frac / div % 10));
+        }
+        self.buf.extend_from_slice(&self.suffix);
+    }
+
     /// Writes the buffered samples.
     pub(crate) fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
         out.write_all(&self.buf)
@@ -148,7 +178,9 @@ pub(crate) fn check(text: &str) -> Result<usize, String> {
             let mut parts = meta.splitn(3, ' ');
             let (what, name, rest) = (parts.next(), parts.next(), parts.next());
             let ok = match (what, name, rest) {
-                (Some("TYPE"), Some(_), Some(k)) => ["counter", "histogram", "gauge"].contains(&k),
+                (Some("TYPE"), Some(_), Some(k)) => {
+                    ["counter", "histogram", "gauge", "unknown"].contains(&k)
+                }
                 (Some("HELP"), Some(_), Some(_)) => true,
                 _ => false,
             };
@@ -262,6 +294,19 @@ mod tests {
             std::str::from_utf8(&scrape.buf).unwrap(),
             "s 0.000 1700000000\ns 0.007 1700000000\ns 1.234 1700000000\n\
              s 1000.000 1700000000\ns 98765.432 1700000000\n"
+        );
+    }
+
+    #[test]
+    fn micro_values() {
+        let mut scrape = Scrape::default();
+        scrape.begin(10);
+        for v in [0, 7, 1_234_567] {
+            scrape.sample_micro("s", v);
+        }
+        assert_eq!(
+            std::str::from_utf8(&scrape.buf).unwrap(),
+            "s 0.000000 10\ns 0.000007 10\ns 1.234567 10\n"
         );
     }
 

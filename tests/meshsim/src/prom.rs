@@ -3,6 +3,10 @@
 //! The dataset is written to a temporary directory, turned into TSDB blocks with
 //! `promtool tsdb create-blocks-from openmetrics`, and served by `prometheus` with an empty scrape
 //! configuration. The process is killed and the directory removed on drop.
+//!
+//! [`PromServer::replica`] serves a copy of a server's blocks from a second Prometheus behind a
+//! `--web.config.file` ([`WebConfig`]: TLS, client certificates, basic auth), without backfilling
+//! again.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -28,6 +32,16 @@ pub struct PromServer {
     child: Child,
     addr: SocketAddr,
     dir: TempDir,
+    tls: bool,
+}
+
+/// Prometheus' web configuration (`--web.config.file`): TLS, client certificates, basic auth.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// The YAML (`tls_server_config`, `basic_auth_users`, ...); paths in it must be absolute.
+    pub yaml: String,
+    /// Whether it enables TLS (the server's URL is then `https://`).
+    pub tls: bool,
 }
 
 /// One element of an instant-vector query result.
@@ -54,7 +68,25 @@ impl PromServer {
         drop(out);
         tools.backfill(&dir, &om)?;
         std::fs::remove_file(&om)?; // Hundreds of MB, no longer needed.
-        tools.serve(dir)
+        tools.serve(dir, None)
+    }
+
+    /// Starts a second Prometheus on a copy of this one's data, behind `web`. Readiness is read
+    /// from its log, since its HTTP endpoints need the credentials `web` demands.
+    pub fn replica(&self, web: &WebConfig) -> Result<PromServer> {
+        let tools = Tools::find()?;
+        let dir = temp_dir()?;
+        let (from, to) = (self.dir.path().join(TSDB), dir.path().join(TSDB));
+        std::fs::create_dir_all(&to)?;
+        for entry in std::fs::read_dir(&from)? {
+            let entry = entry?;
+            // Blocks are immutable directories with a meta.json; the head, WAL and lock are not.
+            if entry.path().join("meta.json").is_file() {
+                copy_dir(&entry.path(), &to.join(entry.file_name()))
+                    .with_context(|| format!("copying block {}", entry.path().display()))?;
+            }
+        }
+        tools.serve(dir, Some(web))
     }
 
     /// Backfills an existing OpenMetrics file (e.g. `data.om` from `meshsim generate`) and starts
@@ -63,15 +95,17 @@ impl PromServer {
         let tools = Tools::find()?;
         let dir = temp_dir()?;
         tools.backfill(&dir, openmetrics)?;
-        tools.serve(dir)
+        tools.serve(dir, None)
     }
 
-    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    /// Base URL, e.g. `http://127.0.0.1:40123` (`https://` behind a TLS [`WebConfig`]).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
-    /// Runs an instant query at `time` (unix seconds) and returns its vector result.
+    /// Runs an instant query at `time` (unix seconds) and returns its vector result (plain HTTP
+    /// without credentials: not for a [`PromServer::replica`] behind a [`WebConfig`]).
     pub fn query(&self, promql: &str, time: i64) -> Result<Vec<Sample>> {
         let path = format!("/api/v1/query?query={}&time={time}", percent_encode(promql));
         let (status, body) = http_get(self.addr, &path)?;
@@ -110,8 +144,9 @@ impl PromServer {
             .collect()
     }
 
-    /// Polls `/-/ready` until it answers 200, the process exits, or the timeout passes.
-    fn wait_ready(&mut self, log: &Path) -> Result<()> {
+    /// Polls `/-/ready` (or, behind a web configuration, the log) until Prometheus is ready, the
+    /// process exits, or the timeout passes.
+    fn wait_ready(&mut self, log: &Path, web: bool) -> Result<()> {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait()? {
@@ -120,7 +155,13 @@ impl PromServer {
                     tail(log)
                 );
             }
-            if matches!(http_get(self.addr, "/-/ready"), Ok((200, _))) {
+            let ready = if web {
+                std::fs::read_to_string(log)
+                    .is_ok_and(|l| l.contains("Server is ready to receive web requests"))
+            } else {
+                matches!(http_get(self.addr, "/-/ready"), Ok((200, _)))
+            };
+            if ready {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -177,8 +218,8 @@ impl Tools {
         Ok(())
     }
 
-    /// Starts Prometheus on the TSDB in `dir` and waits until it is ready.
-    fn serve(&self, dir: TempDir) -> Result<PromServer> {
+    /// Starts Prometheus on the TSDB in `dir` (behind `web` if given) and waits until it is ready.
+    fn serve(&self, dir: TempDir, web: Option<&WebConfig>) -> Result<PromServer> {
         let prometheus = &self.prometheus;
         let config = dir.path().join("prometheus.yml");
         std::fs::write(
@@ -188,23 +229,50 @@ impl Tools {
         let addr = free_loopback_addr()?;
         let log_path = dir.path().join("prometheus.log");
         let log = File::create(&log_path)?;
-        let child = Command::new(prometheus)
+        let mut command = Command::new(prometheus);
+        command
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
                 dir.path().join(TSDB).display()
             ))
             .arg(format!("--web.listen-address={addr}"))
-            .arg("--storage.tsdb.retention.time=30d")
+            .arg("--storage.tsdb.retention.time=30d");
+        if let Some(web) = web {
+            let file = dir.path().join("web.yml");
+            std::fs::write(&file, &web.yaml)?;
+            command.arg(format!("--web.config.file={}", file.display()));
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", prometheus.display()))?;
-        let mut server = PromServer { child, addr, dir };
-        server.wait_ready(&log_path)?;
+        let mut server = PromServer {
+            child,
+            addr,
+            dir,
+            tls: web.is_some_and(|w| w.tls),
+        };
+        server.wait_ready(&log_path, web.is_some())?;
         Ok(server)
     }
+}
+
+/// Copies a directory tree.
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
 }
 
 /// A fresh temporary directory for one server.

@@ -20,6 +20,8 @@ pub enum Kind {
     StatefulSet,
     /// A batch Job.
     Job,
+    /// A Service: the pods it selects (as Consul and Kuma see services).
+    Service,
 }
 
 /// A reference to one Kubernetes resource.
@@ -247,39 +249,18 @@ impl Scenario {
         match kind {
             Kind::Namespace => Some(Res::namespace(&w.namespace)),
             Kind::Pod => Some(Res::new(Kind::Pod, &w.namespace, &self.pods[pod].name)),
+            Kind::Service => self
+                .service_of(pod)
+                .map(|s| Res::new(Kind::Service, &s.namespace, &s.name)),
             k if k == w.kind => Some(Res::new(k, &w.namespace, &w.name)),
             _ => None,
         }
     }
 
-    /// All resources of a kind, with the pods they contain.
-    pub(crate) fn resources(&self, kind: Kind) -> Vec<(Res, Vec<PodId>)> {
-        match kind {
-            Kind::Namespace => self
-                .namespaces
-                .iter()
-                .map(|ns| {
-                    let pods = (0..self.pods.len())
-                        .filter(|&p| self.owner(p).namespace == ns.name)
-                        .collect();
-                    (Res::namespace(&ns.name), pods)
-                })
-                .collect(),
-            Kind::Pod => (0..self.pods.len())
-                .map(|p| {
-                    (
-                        self.resource_of(p, Kind::Pod).expect("pods have a pod"),
-                        vec![p],
-                    )
-                })
-                .collect(),
-            _ => self
-                .workloads
-                .iter()
-                .filter(|w| w.kind == kind)
-                .map(|w| (Res::new(kind, &w.namespace, &w.name), w.pods.clone()))
-                .collect(),
-        }
+    /// The (first) Service selecting the pod.
+    pub(crate) fn service_of(&self, pod: PodId) -> Option<&Service> {
+        let w = self.pods[pod].workload;
+        self.services.iter().find(|s| s.backends.contains(&w))
     }
 
     // ---- building ----

@@ -34,9 +34,13 @@ impl Request {
 
     /// `(server, client)` latency in microseconds; `None` when no response came back.
     pub(crate) fn latency_us(&self) -> Option<(u32, u32)> {
-        self.outcome
-            .has_response()
-            .then_some((self.server_us, self.client_us))
+        self.outcome.has_response().then_some(self.durations_us())
+    }
+
+    /// `(server, client)` duration in microseconds, also for resets (the time until the reset),
+    /// which proxies that answer a reset themselves (Envoy) record.
+    pub(crate) fn durations_us(&self) -> (u32, u32) {
+        (self.server_us, self.client_us)
     }
 }
 

@@ -1,13 +1,15 @@
 //! Ground truth: the SMI values for any resource, edge and window, aggregated straight from the
-//! simulated requests (never from emitted series or PromQL). The rules are on [`Truth`].
+//! simulated requests (never from emitted series or PromQL). The rules are on [`Truth`]; what
+//! differs between meshes comes from the [`View`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use crate::quantile::{bucket_index, histogram_quantile};
-use crate::topology::{Kind, PodId, Res};
-use crate::{Dataset, Mesh, STEP_SECS};
+use crate::topology::{Kind, Outcome, PodId, Res};
+use crate::view::{Side, View};
+use crate::{Dataset, STEP_SECS};
 
 /// Edge direction, seen from the queried resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -26,7 +28,8 @@ pub struct Expected {
     pub success: u64,
     /// `failure_count`.
     pub failure: u64,
-    /// `[p50, p90, p99]` response latency in ms; `None` when nothing was observed in the window.
+    /// `[p50, p90, p99]` response latency in ms; `None` when nothing was observed in the window
+    /// (or the view has no latency).
     pub latency_ms: Option<[f64; 3]>,
 }
 
@@ -37,34 +40,42 @@ pub struct ExpectedEdge {
     pub direction: Direction,
     /// The resource at the other end (same kind as the queried resource).
     pub peer: Res,
-    /// Its metrics (measured at the caller: client side).
+    /// Its metrics.
     pub expected: Expected,
 }
 
 /// Quantiles reported by SMI.
 const QUANTILES: [f64; 3] = [0.5, 0.9, 0.99];
 
-/// Ground truth of one dataset for one mesh (the mesh decides the latency bucket layout).
+/// Keys (by index) of an aggregate, each with the side whose latency it contributes.
+type Selection = Vec<(usize, Side)>;
+
+/// Ground truth of one dataset as one mesh's data shows it (see [`View`] for the differences).
 ///
-/// * Resource metrics are server side: every request served by the resource's meshed pods,
-///   whoever called (unmeshed callers and clients outside the cluster included). Namespaces
-///   aggregate all their meshed pods; workloads their pods.
-/// * Edges are client side and need both ends meshed: `To` edges are calls made by the resource's
-///   pods, `From` edges calls into its pods, and the peer is the other end's resource **of the
-///   same kind**: a Deployment's calls to StatefulSet pods are not edges of that Deployment (they
-///   are edges of its pods and namespace). A resource calling itself has both a `To` and a `From`
-///   edge with the same numbers. Calls to unmeshed pods or external hosts are never edges.
-/// * Failure: HTTP 5xx, gRPC 2/4/13/14/15, or no response (reset); everything else succeeds.
-/// * Latency: `histogram_quantile` on the window's bucket increments (server-side observations
-///   for resources, client-side ones — server time plus proxy/network overhead — for edges);
-///   resets have no latency observation.
-/// * Listing: a resource (edge) is listed when it served (carried) at least one request anywhere
-///   in the dataset, since its series then exist for the whole dataset; idle ones show zeros and
-///   no latency.
+/// * Resource metrics: every request served by the resource's meshed pods, whoever called
+///   (unmeshed callers and clients outside the cluster included), for views measuring
+///   resources server side; only requests from meshed pods, with client latency, for OSM's
+///   client-side WASM statistics. Namespaces aggregate their meshed pods; workloads and
+///   services their pods. Names are the mesh's (an OSM `store.v1` is `store-v1`; Istio and
+///   Hubble name a CronJob's Job after the CronJob), so differently named objects may merge.
+/// * Edges: `To` edges are calls made by the resource's pods, `From` edges calls into them; the
+///   peer is the other end's resource **of the same kind** (a Deployment's calls to StatefulSet
+///   pods are edges of its pods and namespace, not of the Deployment). Both ends must be meshed,
+///   except for Cilium, whose peers may be any pod of the cluster. A resource calling itself has
+///   both a `To` and a `From` edge. Calls to external hosts are never edges. Latency is the
+///   client's or the server's, as the view's edge side says.
+/// * Failure: HTTP 5xx, failing gRPC statuses 2/4/13/14/15 (where the view can see them, else
+///   they succeed), or no response (reset).
+/// * Latency: `histogram_quantile` on the window's bucket increments, with the view's buckets;
+///   resets are observed where the mesh times them.
+/// * Listing: a resource (edge) is listed when it served (carried) at least one visible request
+///   anywhere in the dataset, since its series then exist for the whole dataset; idle ones show
+///   zeros and no latency.
 pub struct Truth<'a> {
     ds: &'a Dataset,
+    view: View,
     bounds: &'static [f64],
-    /// `(meshed caller pod, meshed serving pod)`; `None` = unmeshed, outside or external.
+    /// `(caller pod, serving pod)`; `None` = outside the cluster or an external host.
     keys: Vec<(Option<PodId>, Option<PodId>)>,
     /// Running totals per key and step: see [`Truth::slot`].
     prefix: Vec<u64>,
@@ -74,18 +85,16 @@ pub struct Truth<'a> {
 const SUCCESS: usize = 0;
 /// Column of the failure count in a row.
 const FAILURE: usize = 1;
-/// Column where the server-side bucket counts start.
+/// Column where the server-side bucket counts start (client-side ones follow).
 const SERVER: usize = 2;
 
 impl<'a> Truth<'a> {
     /// Aggregates the dataset's requests per (caller pod, server pod) pair and step.
-    pub(crate) fn new(ds: &'a Dataset, mesh: Mesh) -> Truth<'a> {
-        let s = ds.scenario();
-        let bounds = mesh.latency_buckets_ms();
-        let meshed = |p: Option<PodId>| p.filter(|&p| s.meshed(p));
+    pub(crate) fn new(ds: &'a Dataset, view: View) -> Truth<'a> {
+        let bounds = view.buckets_ms().unwrap_or(&[]);
         let mut index = BTreeMap::new();
         for r in ds.traffic().all() {
-            let key = (meshed(r.src_pod()), meshed(r.dst_pod()));
+            let key = (r.src_pod(), r.dst_pod());
             if key.0.is_some() || key.1.is_some() {
                 let next = index.len();
                 index.entry(key).or_insert(next);
@@ -98,28 +107,32 @@ impl<'a> Truth<'a> {
         let steps = ds.traffic().steps();
         let mut truth = Truth {
             ds,
+            view,
             bounds,
             keys,
             prefix: Vec::new(),
         };
         let width = truth.width();
+        let nb = bounds.len() + 1;
         truth.prefix = vec![0; truth.keys.len() * (steps + 1) * width];
         for k in 1..=steps {
             for r in ds.traffic().step(k) {
-                let Some(&i) = index.get(&(meshed(r.src_pod()), meshed(r.dst_pod()))) else {
+                let Some(&i) = index.get(&(r.src_pod(), r.dst_pod())) else {
                     continue;
                 };
                 let at = truth.slot(i, k);
                 let row = &mut truth.prefix[at..at + width];
-                row[if r.outcome.is_failure() {
+                row[if view.fails(r.outcome) {
                     FAILURE
                 } else {
                     SUCCESS
                 }] += 1;
-                if let Some((server_us, client_us)) = r.latency_us() {
-                    let nb = bounds.len() + 1;
-                    row[SERVER + bucket_index(bounds, server_us)] += 1;
-                    row[SERVER + nb + bucket_index(bounds, client_us)] += 1;
+                if view.buckets_ms().is_some()
+                    && (r.outcome.has_response() || view.resets_observed())
+                {
+                    let (server_us, client_us) = r.durations_us();
+                    row[SERVER + bucket_index(bounds, view.observed_us(server_us))] += 1;
+                    row[SERVER + nb + bucket_index(bounds, view.observed_us(client_us))] += 1;
                 }
             }
         }
@@ -133,6 +146,11 @@ impl<'a> Truth<'a> {
             }
         }
         truth
+    }
+
+    /// The view this truth follows.
+    pub fn view(&self) -> View {
+        self.view
     }
 
     /// Values per row: success, failure, server buckets, client buckets.
@@ -163,58 +181,42 @@ impl<'a> Truth<'a> {
         )
     }
 
-    /// Sums the rows of the keys (by index) selected by `pick` over steps `(from, to]`.
-    fn sum(&self, (from, to): (usize, usize), pick: impl Fn(usize) -> bool) -> Vec<u64> {
-        let mut acc = vec![0; self.width()];
-        for i in (0..self.keys.len()).filter(|&i| pick(i)) {
+    /// Sums a selection over steps `(from, to]`: success, failure, then the buckets of each
+    /// key's side.
+    fn sum(&self, (from, to): (usize, usize), selection: &Selection) -> Vec<u64> {
+        let nb = self.bounds.len() + 1;
+        let mut acc = vec![0; SERVER + nb];
+        for &(i, side) in selection {
             let (a, b) = (self.slot(i, from), self.slot(i, to));
-            for (j, v) in acc.iter_mut().enumerate() {
-                *v += self.prefix[b + j] - self.prefix[a + j];
+            let col = match side {
+                Side::Server => SERVER,
+                Side::Client => SERVER + nb,
+            };
+            for j in [SUCCESS, FAILURE] {
+                acc[j] += self.prefix[b + j] - self.prefix[a + j];
+            }
+            for j in 0..nb {
+                acc[SERVER + j] += self.prefix[b + col + j] - self.prefix[a + col + j];
             }
         }
         acc
     }
 
-    /// Predicate selecting the keys served by one of `pods`.
-    fn served_by<'p>(&'p self, pods: &'p [PodId]) -> impl Fn(usize) -> bool + 'p {
-        move |i| self.keys[i].1.is_some_and(|d| pods.contains(&d))
-    }
-
-    /// Keys of each (direction, peer) edge of the resource of kind `kind` made of `pods`.
-    fn edge_keys(&self, kind: Kind, pods: &[PodId]) -> BTreeMap<(Direction, Res), Vec<usize>> {
-        let s = self.ds.scenario();
-        let mut edges: BTreeMap<(Direction, Res), Vec<usize>> = BTreeMap::new();
-        for (i, &(src, dst)) in self.keys.iter().enumerate() {
-            let (Some(src), Some(dst)) = (src, dst) else {
-                continue;
-            };
-            if pods.contains(&src) {
-                if let Some(peer) = s.resource_of(dst, kind) {
-                    edges.entry((Direction::To, peer)).or_default().push(i);
-                }
-            }
-            if pods.contains(&dst) {
-                if let Some(peer) = s.resource_of(src, kind) {
-                    edges.entry((Direction::From, peer)).or_default().push(i);
-                }
-            }
-        }
-        edges
-    }
-
-    /// Metrics from summed rows, with server-side (`client == false`) or client-side latency.
-    fn expected(&self, row: &[u64], client: bool) -> Expected {
-        let nb = self.bounds.len() + 1;
-        let from = if client { SERVER + nb } else { SERVER };
-        let counts = &row[from..from + nb];
-        let [p50, p90, p99] = QUANTILES.map(|q| histogram_quantile(q, self.bounds, counts));
+    /// Metrics from a summed selection.
+    fn expected(&self, row: &[u64]) -> Expected {
+        let latency_ms = if self.bounds.is_empty() {
+            None
+        } else {
+            let counts = &row[SERVER..];
+            let [p50, p90, p99] = QUANTILES.map(|q| histogram_quantile(q, self.bounds, counts));
+            p50.zip(p90)
+                .zip(p99)
+                .map(|((p50, p90), p99)| [p50, p90, p99])
+        };
         Expected {
             success: row[SUCCESS],
             failure: row[FAILURE],
-            latency_ms: p50
-                .zip(p90)
-                .zip(p99)
-                .map(|((p50, p90), p99)| [p50, p90, p99]),
+            latency_ms,
         }
     }
 
@@ -223,28 +225,91 @@ impl<'a> Truth<'a> {
         (0, self.ds.traffic().steps())
     }
 
-    /// Meshed pods of a resource (empty when unknown).
-    fn pods(&self, r: &Res) -> Vec<PodId> {
-        let s = self.ds.scenario();
-        s.resources(r.kind)
-            .into_iter()
-            .find(|(res, _)| res == r)
-            .map(|(_, pods)| pods.into_iter().filter(|&p| s.meshed(p)).collect())
-            .unwrap_or_default()
+    fn meshed(&self, pod: PodId) -> bool {
+        self.ds.scenario().meshed(pod)
     }
 
-    /// Server-side metrics of a resource over `(end - window, end]` (zeros/`None` if unknown).
+    /// Meshed pods the view reports as part of `r` (empty when unknown).
+    fn pods(&self, r: &Res) -> Vec<PodId> {
+        let s = self.ds.scenario();
+        (0..s.pods.len())
+            .filter(|&p| self.meshed(p))
+            .filter(|&p| r.kind != Kind::Pod || self.view.pod_visible(s, p))
+            .filter(|&p| self.view.resource_of(s, p, r.kind).as_ref() == Some(r))
+            .collect()
+    }
+
+    /// The objects of the cluster that the mesh's name `r` stands for (e.g. OSM's `store-v1`:
+    /// the Deployments `store.v1` and `store-v1`), sorted; empty when the view knows no such name.
+    pub fn objects(&self, r: &Res) -> Vec<Res> {
+        let s = self.ds.scenario();
+        let all: BTreeSet<Res> = self
+            .pods(r)
+            .into_iter()
+            .filter_map(|p| s.resource_of(p, r.kind))
+            .collect();
+        all.into_iter().collect()
+    }
+
+    /// The requests the view counts for a resource made of `pods`.
+    fn served(&self, pods: &[PodId]) -> Selection {
+        let side = self.view.resource_side();
+        (0..self.keys.len())
+            .filter(|&i| {
+                let (src, dst) = self.keys[i];
+                dst.is_some_and(|d| pods.contains(&d))
+                    && (side == Side::Server || src.is_some_and(|s| self.meshed(s)))
+            })
+            .map(|i| (i, side))
+            .collect()
+    }
+
+    /// Keys of each (direction, peer) edge of the resource of kind `kind` made of `pods`.
+    fn edge_keys(&self, kind: Kind, pods: &[PodId]) -> BTreeMap<(Direction, Res), Selection> {
+        let s = self.ds.scenario();
+        let mut edges: BTreeMap<(Direction, Res), Selection> = BTreeMap::new();
+        if !self.view.edge_kinds().contains(&kind) {
+            return edges;
+        }
+        let visible_peer = |p: PodId| self.meshed(p) || self.view.unmeshed_peers();
+        for (i, &(src, dst)) in self.keys.iter().enumerate() {
+            let (Some(src), Some(dst)) = (src, dst) else {
+                continue;
+            };
+            if pods.contains(&src) && visible_peer(dst) {
+                if let Some(peer) = self.view.resource_of(s, dst, kind) {
+                    let side = self.view.to_side(s, src);
+                    edges
+                        .entry((Direction::To, peer))
+                        .or_default()
+                        .push((i, side));
+                }
+            }
+            if pods.contains(&dst) && visible_peer(src) {
+                if let Some(peer) = self.view.resource_of(s, src, kind) {
+                    let side = self.view.from_side();
+                    edges
+                        .entry((Direction::From, peer))
+                        .or_default()
+                        .push((i, side));
+                }
+            }
+        }
+        edges
+    }
+
+    /// Metrics of a resource over `(end - window, end]` (zeros/`None` if unknown).
     ///
     /// # Panics
     /// If `end`/`window` are not multiples of [`STEP_SECS`] or the window leaves the dataset.
     pub fn resource(&self, r: &Res, end: i64, window: i64) -> Expected {
-        let pods = self.pods(r);
-        let row = self.sum(self.steps(end, window), self.served_by(&pods));
-        self.expected(&row, false)
+        let row = self.sum(self.steps(end, window), &self.served(&self.pods(r)));
+        self.expected(&row)
     }
 
-    /// Every resource of `kind` that served traffic in the dataset, optionally only those in
-    /// `namespace` (for [`Kind::Namespace`]: only that namespace), sorted by (namespace, name).
+    /// Every resource of `kind` that served visible traffic in the dataset, optionally only those
+    /// in `namespace` (for [`Kind::Namespace`]: only that namespace), sorted by (namespace, name).
+    /// Empty for kinds the view cannot report.
     ///
     /// # Panics
     /// As [`Truth::resource`].
@@ -255,31 +320,35 @@ impl<'a> Truth<'a> {
         end: i64,
         window: i64,
     ) -> Vec<(Res, Expected)> {
+        if !self.view.kinds().contains(&kind) {
+            return Vec::new();
+        }
         let s = self.ds.scenario();
-        let mut out: Vec<(Res, Expected)> = s
-            .resources(kind)
-            .into_iter()
-            .filter(|(r, _)| match namespace {
+        let resources: BTreeSet<Res> = (0..s.pods.len())
+            .filter(|&p| self.meshed(p) && (kind != Kind::Pod || self.view.pod_visible(s, p)))
+            .filter_map(|p| self.view.resource_of(s, p, kind))
+            .filter(|r| match namespace {
                 None => true,
                 Some(ns) if kind == Kind::Namespace => r.name == ns,
                 Some(ns) => r.namespace.as_deref() == Some(ns),
             })
-            .filter(|(r, _)| {
-                let pods = self.pods(r);
-                let row = self.sum(self.everything(), self.served_by(&pods));
+            .collect();
+        resources
+            .into_iter()
+            .filter(|r| {
+                let row = self.sum(self.everything(), &self.served(&self.pods(r)));
                 row[SUCCESS] + row[FAILURE] > 0
             })
-            .map(|(r, _)| {
+            .map(|r| {
                 let e = self.resource(&r, end, window);
                 (r, e)
             })
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+            .collect()
     }
 
-    /// Edges of a resource over `(end - window, end]`, sorted by (direction, peer): every peer of
-    /// the same kind that exchanged at least one request with it in the dataset, both ends meshed.
+    /// Edges of a resource over `(end - window, end]`, sorted by (direction, peer): every visible
+    /// peer of the same kind that exchanged at least one request with it in the dataset. Empty for
+    /// kinds whose edges the view cannot report.
     ///
     /// # Panics
     /// As [`Truth::resource`].
@@ -288,48 +357,48 @@ impl<'a> Truth<'a> {
         self.edge_keys(r.kind, &self.pods(r))
             .into_iter()
             .filter_map(|((direction, peer), keys)| {
-                let total = self.sum(self.everything(), |i| keys.contains(&i));
+                let total = self.sum(self.everything(), &keys);
                 (total[SUCCESS] + total[FAILURE] > 0).then(|| ExpectedEdge {
                     direction,
                     peer,
-                    expected: self.expected(&self.sum(range, |i| keys.contains(&i)), true),
+                    expected: self.expected(&self.sum(range, &keys)),
                 })
             })
             .collect()
     }
 
-    /// The latency aggregates the truth reports for a resource: its own (server side) and one per
-    /// edge (client side), as (keys, client side?).
+    /// Every latency aggregate the truth reports for a resource: its own, then one per edge.
     #[cfg(test)]
-    fn aggregates(&self, r: &Res) -> Vec<(Vec<usize>, bool)> {
+    fn aggregates(&self, r: &Res) -> Vec<Selection> {
         let pods = self.pods(r);
-        let served = self.served_by(&pods);
-        let own = (0..self.keys.len()).filter(|&i| served(i)).collect();
-        let edges = self.edge_keys(r.kind, &pods).into_values();
-        std::iter::once((own, false))
-            .chain(edges.map(|keys| (keys, true)))
+        std::iter::once(self.served(&pods))
+            .chain(self.edge_keys(r.kind, &pods).into_values())
             .collect()
     }
 
     /// Per-bucket latency counts of an aggregate over a window.
     #[cfg(test)]
-    fn bucket_counts(
-        &self,
-        (keys, client): &(Vec<usize>, bool),
-        end: i64,
-        window: i64,
-    ) -> Vec<u64> {
-        let nb = self.bounds.len() + 1;
-        let col = if *client { SERVER + nb } else { SERVER };
-        let (from, to) = self.steps(end, window);
-        let mut counts = vec![0; nb];
-        for &i in keys {
-            let (a, b) = (self.slot(i, from) + col, self.slot(i, to) + col);
-            for (j, c) in counts.iter_mut().enumerate() {
-                *c += self.prefix[b + j] - self.prefix[a + j];
-            }
+    fn bucket_counts(&self, selection: &Selection, end: i64, window: i64) -> Vec<u64> {
+        self.sum(self.steps(end, window), selection)[SERVER..].to_vec()
+    }
+}
+
+impl View {
+    /// Whether the view counts a response as failed.
+    fn fails(self, outcome: Outcome) -> bool {
+        match outcome {
+            Outcome::Grpc(_) if !self.grpc_visible() => false,
+            o => o.is_failure(),
         }
-        counts
+    }
+
+    /// A duration as the mesh records it, in microseconds.
+    fn observed_us(self, us: u32) -> u32 {
+        if self.whole_ms() {
+            us / 1000 * 1000
+        } else {
+            us
+        }
     }
 }
 
@@ -337,15 +406,26 @@ impl<'a> Truth<'a> {
 mod tests {
     use super::*;
     use crate::topology::Scenario;
+    use crate::Mesh;
 
     const START: i64 = 1_700_000_000;
-    const ALL_KINDS: [Kind; 6] = [
+    const ALL_KINDS: [Kind; 7] = [
         Kind::Namespace,
         Kind::Pod,
         Kind::Deployment,
         Kind::DaemonSet,
         Kind::StatefulSet,
         Kind::Job,
+        Kind::Service,
+    ];
+    const VIEWS: [View; 7] = [
+        View::Linkerd,
+        View::Istio,
+        View::Consul,
+        View::Osm,
+        View::OsmEnvoy,
+        View::Kuma,
+        View::Cilium,
     ];
 
     fn demo(minutes: i64) -> Dataset {
@@ -359,12 +439,13 @@ mod tests {
         let s = ds.scenario();
         let api_pods = &s.workloads.iter().find(|w| w.name == "api").unwrap().pods;
         let end = START + 300;
-        let (mut ok, mut bad) = (0, 0);
+        let (mut ok, mut bad, mut grpc_bad) = (0, 0, 0);
         for k in 25..=30 {
             for r in ds.traffic().step(k) {
                 if r.dst_pod().is_some_and(|d| api_pods.contains(&d)) {
                     if r.outcome.is_failure() {
                         bad += 1;
+                        grpc_bad += u64::from(matches!(r.outcome, Outcome::Grpc(_)));
                     } else {
                         ok += 1;
                     }
@@ -376,6 +457,115 @@ mod tests {
         assert!(ok > 0 && bad > 0);
         let [p50, p90, p99] = e.latency_ms.unwrap();
         assert!(p50 < p90 && p90 < p99, "{p50} {p90} {p99}");
+        // Hubble cannot see gRPC statuses: the same requests, failures of gRPC moved to successes.
+        let c =
+            ds.truth(Mesh::Cilium)
+                .resource(&Res::new(Kind::Deployment, "shop", "api"), end, 60);
+        assert_eq!((c.success, c.failure), (ok + grpc_bad, bad - grpc_bad));
+    }
+
+    #[test]
+    fn grpc_visibility_and_sides_differ_per_view() {
+        let ds = demo(10);
+        let end = START + 600;
+        let ledger = Res::new(Kind::Deployment, "payments", "ledger");
+        let l = ds.truth(View::Linkerd).resource(&ledger, end, 300);
+        let i = ds.truth(View::Istio).resource(&ledger, end, 300);
+        let k = ds.truth(View::Kuma).resource(&ledger, end, 300);
+        let o = ds.truth(View::Osm).resource(&ledger, end, 300);
+        let e = ds.truth(View::OsmEnvoy).resource(&ledger, end, 300);
+        assert_eq!((l.success, l.failure), (i.success, i.failure));
+        assert!(
+            l.failure > 0 && k.failure == 0,
+            "ledger only fails by gRPC status"
+        );
+        assert_eq!(l.success + l.failure, k.success + k.failure);
+        assert_eq!(k.success, e.success);
+        assert!(e.latency_ms.is_none());
+        // OSM sees only meshed callers; ledger has no unmeshed ones.
+        assert_eq!(o.success, k.success);
+        // api is also called by the unmeshed poller: OSM (client side) misses those.
+        let api = Res::new(Kind::Deployment, "shop", "api");
+        let (ka, oa) = (
+            ds.truth(View::Kuma).resource(&api, end, 300),
+            ds.truth(View::Osm).resource(&api, end, 300),
+        );
+        assert!(oa.success + oa.failure < ka.success + ka.failure);
+    }
+
+    #[test]
+    fn names_follow_the_mesh() {
+        let ds = demo(10);
+        let end = START + 600;
+        let names = |v: View, k: Kind| -> Vec<String> {
+            ds.truth(v)
+                .list(k, None, end, 60)
+                .into_iter()
+                .map(|(r, _)| r.name)
+                .collect()
+        };
+        assert_eq!(names(View::Istio, Kind::Job), ["report"]);
+        assert_eq!(names(View::Cilium, Kind::Job), ["report"]);
+        assert_eq!(names(View::Osm, Kind::Job), ["report-28419360"]);
+        let osm = names(View::Osm, Kind::Deployment);
+        assert!(osm.contains(&"store-v1".to_string()) && !osm.contains(&"store.v1".to_string()));
+        // The merged store-v1 under OSM carries both deployments' traffic.
+        let t = ds.truth(View::Osm);
+        let merged = t.resource(&Res::new(Kind::Deployment, "shop", "store-v1"), end, 300);
+        let l = ds.truth(View::Linkerd);
+        let dot = l.resource(&Res::new(Kind::Deployment, "shop", "store.v1"), end, 300);
+        let dash = l.resource(&Res::new(Kind::Deployment, "shop", "store-v1"), end, 300);
+        assert_eq!(
+            merged.success + merged.failure,
+            dot.success + dot.failure + dash.success + dash.failure
+        );
+        assert_eq!(
+            t.objects(&Res::new(Kind::Deployment, "shop", "store-v1")),
+            [
+                Res::new(Kind::Deployment, "shop", "store-v1"),
+                Res::new(Kind::Deployment, "shop", "store.v1")
+            ]
+        );
+        assert_eq!(
+            ds.truth(View::Istio)
+                .objects(&Res::new(Kind::Job, "batch", "report")),
+            [Res::new(Kind::Job, "batch", "report-28419360")]
+        );
+        // Services: store selects both store deployments.
+        assert!(names(View::Consul, Kind::Service).contains(&"store".to_string()));
+        assert!(names(View::Linkerd, Kind::Service).is_empty());
+        // Istio's ambient pods have no Pod metrics.
+        assert!(!names(View::Istio, Kind::Pod)
+            .iter()
+            .any(|p| p.starts_with("report-")));
+        assert!(names(View::Linkerd, Kind::Pod)
+            .iter()
+            .any(|p| p.starts_with("report-")));
+    }
+
+    #[test]
+    fn cilium_edges_reach_unmeshed_pods() {
+        let ds = demo(10);
+        let end = START + 600;
+        let api = Res::new(Kind::Deployment, "shop", "api");
+        let peers = |v: View| -> Vec<(Direction, String)> {
+            ds.truth(v)
+                .edges(&api, end, 300)
+                .into_iter()
+                .map(|e| (e.direction, e.peer.name))
+                .collect()
+        };
+        assert!(peers(View::Cilium).contains(&(Direction::From, "poller".into())));
+        assert!(!peers(View::Linkerd).contains(&(Direction::From, "poller".into())));
+        let gw = Res::new(Kind::Deployment, "payments", "gateway");
+        let to: Vec<String> = ds
+            .truth(View::Cilium)
+            .edges(&gw, end, 300)
+            .into_iter()
+            .map(|e| e.peer.name)
+            .collect();
+        assert!(to.contains(&"mainframe".to_string()));
+        assert!(ds.truth(View::OsmEnvoy).edges(&api, end, 300).is_empty());
     }
 
     #[test]
@@ -476,40 +666,48 @@ mod tests {
                 (Direction::From, "shop"),
             ]
         );
-        for kind in ALL_KINDS {
-            assert!(!truth.list(kind, None, end, 60).is_empty(), "{kind:?}");
+        for view in VIEWS {
+            let truth = ds.truth(view);
+            for &kind in view.kinds() {
+                assert!(
+                    !truth.list(kind, None, end, 60).is_empty(),
+                    "{view} {kind:?}"
+                );
+            }
         }
     }
 
     /// Prometheus computes quantiles in floating point on rates, so when the rank equals a
     /// cumulative bucket count exactly and the next bucket is empty, it may answer either that
     /// bucket's upper bound or the next non-empty bucket's lower bound. The demo must avoid such
-    /// ties for every window an e2e test might use (30 s to 15 min), at every aligned end of a
-    /// 120-minute dataset (traffic depends only on the step index, so this covers every dataset
-    /// of up to 120 minutes, whatever its start).
+    /// ties for every view and every window an e2e test might use (30 s to 5 min), at every
+    /// aligned end of a 60-minute dataset (traffic depends only on the step index, so this covers
+    /// every dataset of up to 60 minutes, whatever its start).
     #[test]
     fn demo_has_no_ambiguous_quantiles() {
-        let ds = demo(120);
-        let truth = ds.truth(Mesh::Linkerd);
+        let ds = demo(60);
         let mut checked = 0;
         let mut ambiguous = Vec::new();
-        let aggregates: Vec<(Res, (Vec<usize>, bool))> = ALL_KINDS
-            .iter()
-            .flat_map(|&k| truth.list(k, None, START + 60, 60))
-            .flat_map(|(r, _)| {
-                truth
-                    .aggregates(&r)
-                    .into_iter()
-                    .map(move |a| (r.clone(), a))
-            })
-            .collect();
-        for window in [30, 60, 90, 120, 180, 300, 600, 900] {
-            for end in (START + window..=ds.end()).step_by(STEP_SECS as usize) {
-                for (r, aggregate) in &aggregates {
-                    let counts = truth.bucket_counts(aggregate, end, window);
-                    checked += 1;
-                    if let Some(q) = tie(&counts) {
-                        ambiguous.push((r.clone(), end - START, window, q, counts));
+        for view in VIEWS.into_iter().filter(|v| v.buckets_ms().is_some()) {
+            let truth = ds.truth(view);
+            let aggregates: Vec<(Res, Selection)> = ALL_KINDS
+                .iter()
+                .flat_map(|&k| truth.list(k, None, START + 60, 60))
+                .flat_map(|(r, _)| {
+                    truth
+                        .aggregates(&r)
+                        .into_iter()
+                        .map(move |a| (r.clone(), a))
+                })
+                .collect();
+            for window in [30, 60, 300] {
+                for end in (START + window..=ds.end()).step_by(STEP_SECS as usize) {
+                    for (r, aggregate) in &aggregates {
+                        let counts = truth.bucket_counts(aggregate, end, window);
+                        checked += 1;
+                        if let Some(q) = tie(&counts) {
+                            ambiguous.push((view, r.clone(), end - START, window, q, counts));
+                        }
                     }
                 }
             }

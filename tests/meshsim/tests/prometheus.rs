@@ -15,6 +15,7 @@ fn own(r: &Res) -> String {
         Kind::DaemonSet => "daemonset",
         Kind::StatefulSet => "statefulset",
         Kind::Job => "k8s_job",
+        Kind::Service => unreachable!("Linkerd's truth lists no services"),
     };
     format!(r#"namespace="{ns}",{kind_label}="{}""#, r.name)
 }

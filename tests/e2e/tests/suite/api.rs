@@ -54,10 +54,29 @@ async fn discovery_documents() {
             assert!(names.contains(&k), "{k} missing from {names:?}");
         }
         for r in v["resources"].as_array().unwrap() {
-            assert_eq!(r["kind"], "TrafficMetrics");
+            let name = r["name"].as_str().unwrap();
+            if name.ends_with("/edges") {
+                assert_eq!(r["verbs"], serde_json::json!(["get"]), "{name}");
+                continue;
+            }
+            // each resource has its own Kind, so kubectl maps each to itself
+            assert!(
+                r["kind"].as_str().unwrap().ends_with("TrafficMetrics"),
+                "{name}"
+            );
             assert_eq!(r["verbs"], serde_json::json!(["get", "list"]));
-            assert_eq!(r["namespaced"], r["name"] != "namespaces");
+            assert_eq!(r["namespaced"], name != "namespaces");
         }
+        let last = v["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|r| !r["name"].as_str().unwrap().contains('/'))
+            .unwrap();
+        assert_eq!(last["name"], "trafficmetrics");
+        assert_eq!(last["kind"], "TrafficMetrics");
+        assert_eq!(last["shortNames"], serde_json::json!(["tm"]));
     }
 }
 
@@ -284,16 +303,6 @@ async fn max_window_is_configurable() {
     assert!(body["message"].as_str().unwrap().contains("5m0s"), "{body}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn delegated_mode_refuses_until_kubernetes_auth_exists() {
-    let prom = env().prom.url();
-    let s = TestServer::start(&["--mesh", "linkerd", "--prometheus-url", &prom]);
-    let (code, _, body) = s.get(&format!("{BASE}/namespaces/shop/deployments")).await;
-    assert_eq!(code, 403, "{body}");
-    assert_status(&body, 403, "Forbidden", "delegated");
-    assert_eq!(s.get("/readyz").await.0, 200, "probes are always allowed");
-}
-
 /// Fifty identical concurrent requests cost Prometheus one query per planned
 /// query and time bucket, counted by Prometheus itself.
 #[tokio::test(flavor = "multi_thread")]
@@ -334,4 +343,107 @@ async fn concurrent_identical_requests_are_coalesced() {
         "Prometheus saw {issued} queries for {} bucket(s)",
         buckets.len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aggregated_discovery_and_openapi() {
+    let s = &env().server;
+    let accept =
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+    let resp = s
+        .client()
+        .get(format!("{}/apis", s.url()))
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    );
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["kind"], "APIGroupDiscoveryList");
+    assert_eq!(v["items"][0]["metadata"]["name"], "metrics.smi-spec.io");
+    let resources = v["items"][0]["versions"][0]["resources"]
+        .as_array()
+        .unwrap();
+    assert_eq!(resources.last().unwrap()["resource"], "trafficmetrics");
+
+    let (code, _, v2) = s.get("/openapi/v2").await;
+    assert_eq!(code, 200);
+    assert_eq!(v2["swagger"], "2.0");
+    assert!(v2["definitions"]["io.smi-spec.metrics.v1alpha1.TrafficMetrics"].is_object());
+    let (_, _, index) = s.get("/openapi/v3").await;
+    let url = index["paths"]["apis/metrics.smi-spec.io/v1alpha1"]["serverRelativeURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, _, v3) = s.get(&url).await;
+    assert_eq!(code, 200, "{url}");
+    assert_eq!(v3["openapi"], "3.0.0");
+}
+
+/// kubectl's Table: every row's cells agree with the object it carries, and the
+/// objects agree with the ground truth.
+#[tokio::test(flavor = "multi_thread")]
+async fn tables_agree_with_objects_and_truth() {
+    let env = env();
+    let s = &env.server;
+    let truth = env.dataset.truth(meshsim::Mesh::Linkerd);
+    let resp = s
+        .client()
+        .get(format!(
+            "{}{BASE}/namespaces/shop/trafficmetrics?includeObject=Object&t=1m",
+            s.url()
+        ))
+        .header(
+            "accept",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/json;as=Table;v=v1;g=meta.k8s.io"
+    );
+    let table: Value = resp.json().await.unwrap();
+    assert_eq!(table["kind"], "Table");
+    let columns: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    let col = |name: &str| columns.iter().position(|c| *c == name).unwrap();
+    let rows = table["rows"].as_array().unwrap();
+    assert!(rows.len() >= 6, "{table}");
+    for row in rows {
+        let obj = &row["object"];
+        let cells = row["cells"].as_array().unwrap();
+        assert_eq!(cells[col("Name")], obj["metadata"]["name"]);
+        let r = &obj["resource"];
+        let kind = match r["kind"].as_str().unwrap() {
+            "Deployment" => meshsim::Kind::Deployment,
+            "Statefulset" => meshsim::Kind::StatefulSet,
+            "Daemonset" => meshsim::Kind::DaemonSet,
+            "Job" => meshsim::Kind::Job,
+            other => panic!("unexpected kind {other}"),
+        };
+        let res = meshsim::Res::new(kind, "shop", r["name"].as_str().unwrap());
+        let exp = truth.resource(&res, timestamp(obj), 60);
+        e2e::assert_metrics(obj, &exp, &format!("table row {res:?}"));
+        assert_eq!(
+            cells[col("Requests")],
+            (exp.success + exp.failure) as i64,
+            "{res:?}"
+        );
+        assert_eq!(cells[col("Failures")], exp.failure as i64, "{res:?}");
+        let rps = (exp.success + exp.failure) as f64 / 60.0;
+        let shown: f64 = cells[col("RPS")].as_str().unwrap().parse().unwrap();
+        assert!(
+            (shown - rps).abs() <= 0.05 + 1e-9,
+            "{res:?}: rps {shown} vs {rps}"
+        );
+    }
 }

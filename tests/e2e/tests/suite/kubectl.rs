@@ -8,6 +8,7 @@ use e2e::{env, BASE};
 
 fn kubectl(kubeconfig: &PathBuf, args: &[&str]) -> Output {
     Command::new("kubectl")
+        .env("KUBECACHEDIR", kubeconfig.with_file_name("cache"))
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)
@@ -110,4 +111,157 @@ fn kubectl_discovers_the_api_group() {
     ] {
         assert!(names.lines().any(|l| l == r), "{r} not in {names}");
     }
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The rows of kubectl's table output, split on runs of spaces.
+fn rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn kubectl_get_trafficmetrics_prints_a_table_of_every_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = kubeconfig(&dir);
+    let text = stdout(&kubectl(&cfg, &["get", "trafficmetrics"]));
+    let rows = rows(&text);
+    assert_eq!(
+        rows[0],
+        ["NAME", "SUCCESS", "RPS", "P50", "P90", "P99", "WINDOW"],
+        "{text}"
+    );
+    let names: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    for expected in [
+        "deployment-web",
+        "deployment-api",
+        "deployment-store.v1",
+        "deployment-store-v1",
+        "statefulset-db",
+    ] {
+        assert!(names.contains(&expected), "{expected} not in {names:?}");
+    }
+    assert!(rows[1..].iter().all(|r| r[6] == "30s"), "{text}");
+    // the idle workload has no success rate and no latency
+    let idle = rows
+        .iter()
+        .find(|r| r[0] == "deployment-recommender")
+        .expect("idle workload listed");
+    assert_eq!(&idle[1..6], ["-", "0", "-", "-", "-"], "{text}");
+
+    let wide = stdout(&kubectl(&cfg, &["get", "tm", "-o", "wide"]));
+    assert!(
+        wide.lines()
+            .next()
+            .unwrap()
+            .ends_with("REQUESTS   FAILURES   KIND"),
+        "{wide}"
+    );
+
+    let all = stdout(&kubectl(&cfg, &["get", "trafficmetrics", "-A"]));
+    let all_rows = self::rows(&all);
+    assert_eq!(all_rows[0][0], "NAMESPACE", "{all}");
+    let namespaces: std::collections::BTreeSet<&str> =
+        all_rows[1..].iter().map(|r| r[0].as_str()).collect();
+    assert!(namespaces.len() >= 3, "{all}");
+}
+
+#[test]
+fn kubectl_get_one_trafficmetric_shows_its_edges() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = kubeconfig(&dir);
+    let text = stdout(&kubectl(&cfg, &["get", "trafficmetrics", "deployment-api"]));
+    let rows = rows(&text);
+    assert_eq!(rows[0][..3], ["NAME", "EDGE", "SUCCESS"], "{text}");
+    assert_eq!(rows[1][..2], ["deployment-api", "-"], "{text}");
+    let edges: Vec<&str> = rows[2..].iter().map(|r| r[1].as_str()).collect();
+    assert!(edges.iter().any(|e| e.starts_with("to")), "{text}");
+    assert!(edges.iter().any(|e| e.starts_with("from")), "{text}");
+    let yaml = stdout(&kubectl(
+        &cfg,
+        &["get", "tm", "deployment-api", "-o", "yaml"],
+    ));
+    assert!(
+        yaml.contains("kind: TrafficMetrics") && yaml.contains("name: deployment-api"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("p99_response_latency"), "{yaml}");
+    // (plain `kubectl get tm web` would also ask kube-apiserver whether the namespace exists)
+    let err = kubectl(
+        &cfg,
+        &[
+            "get",
+            "--raw",
+            &format!("{BASE}/namespaces/shop/trafficmetrics/web"),
+        ],
+    );
+    assert!(!err.status.success());
+    let msg = String::from_utf8_lossy(&err.stderr);
+    assert!(
+        msg.contains("NotFound") && msg.contains("deployment-web"),
+        "the error explains the naming: {msg}"
+    );
+}
+
+#[test]
+fn kubectl_resolves_smi_kinds_to_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = kubeconfig(&dir);
+    let deployments = stdout(&kubectl(&cfg, &["get", "deployments.metrics.smi-spec.io"]));
+    let names: Vec<String> = rows(&deployments)[1..]
+        .iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert!(
+        names.contains(&"web".to_string()) && !names.iter().any(|n| n.starts_with("deployment-")),
+        "{deployments}"
+    );
+    let pods = stdout(&kubectl(&cfg, &["get", "pods.metrics.smi-spec.io"]));
+    assert!(
+        pods.lines().skip(1).any(|l| l.starts_with("web-")),
+        "{pods}"
+    );
+    let ns = stdout(&kubectl(&cfg, &["get", "namespaces.metrics.smi-spec.io"]));
+    assert!(
+        ns.lines().skip(1).any(|l| l.starts_with("payments ")),
+        "{ns}"
+    );
+    let json = stdout(&kubectl(
+        &cfg,
+        &[
+            "get",
+            "statefulsets.metrics.smi-spec.io",
+            "db",
+            "-o",
+            "json",
+        ],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["resource"]["kind"], "Statefulset");
+}
+
+#[test]
+fn kubectl_explain_uses_the_openapi_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = kubeconfig(&dir);
+    let text = stdout(&kubectl(&cfg, &["explain", "trafficmetrics"]));
+    assert!(
+        text.contains("KIND:") && text.contains("TrafficMetrics"),
+        "{text}"
+    );
+    assert!(
+        text.contains("window") && text.contains("metrics"),
+        "{text}"
+    );
+    let metrics = stdout(&kubectl(&cfg, &["explain", "trafficmetrics.metrics"]));
+    assert!(metrics.contains("p99_response_latency"), "{metrics}");
 }

@@ -1,0 +1,130 @@
+//! `mesh-metrics-bench`: the benchmark runner behind `scripts/bench`.
+//!
+//! `run` generates each scale's dataset, loads it into a real Prometheus, starts the release
+//! server, measures it with `mesh-metrics-load`, and writes `report.json` and `report.md`.
+//! `ceiling` serves one fixed body over the server's HTTPS stack (the trivial handler the
+//! hit path is compared with).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use mesh_metrics_bench::{ceiling, runner};
+
+/// The mesh-metrics benchmark runner.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Runs the benchmark and writes report.json and report.md to --out.
+    Run {
+        /// Scales 10 and 100 only, shorter runs.
+        #[arg(long)]
+        quick: bool,
+        /// Scales as WORKLOADSxEDGES, comma-separated (overrides the defaults).
+        #[arg(long, value_delimiter = ',')]
+        scales: Vec<String>,
+        /// Where report.json and report.md go.
+        #[arg(long)]
+        out: PathBuf,
+        /// Work directory for datasets and logs (removed scale by scale).
+        #[arg(long)]
+        workdir: PathBuf,
+        /// The release mesh-metrics binary.
+        #[arg(long)]
+        server_bin: PathBuf,
+        /// The mesh-metrics-load binary.
+        #[arg(long)]
+        load_bin: PathBuf,
+        /// Concurrent pollers of the coalescing run.
+        #[arg(long, default_value_t = 1000)]
+        pollers: usize,
+    },
+    /// Serves --body on 127.0.0.1 with the server's TLS stack until killed.
+    Ceiling {
+        /// PEM certificate.
+        #[arg(long)]
+        cert: PathBuf,
+        /// PEM private key.
+        #[arg(long)]
+        key: PathBuf,
+        /// The body of every answer.
+        #[arg(long)]
+        body: PathBuf,
+    },
+}
+
+/// Parses `1000x5000`.
+fn parse_scale(s: &str) -> Result<(usize, usize)> {
+    let (w, e) = s
+        .split_once('x')
+        .with_context(|| format!("scale {s:?}: expected WORKLOADSxEDGES"))?;
+    let scale = (w.trim().parse()?, e.trim().parse()?);
+    if scale.0 == 0 || scale.0 > 20_000 || scale.1 > 200_000 {
+        bail!("scale {s:?} out of range (1..=20000 workloads, at most 200000 edges)");
+    }
+    Ok(scale)
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Cmd::Ceiling { cert, key, body } => {
+            let body = bytes::Bytes::from(std::fs::read(&body)?);
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(ceiling::serve(&cert, &key, body, 0))
+        }
+        Cmd::Run {
+            quick,
+            scales,
+            out,
+            workdir,
+            server_bin,
+            load_bin,
+            pollers,
+        } => {
+            let scales = if scales.is_empty() {
+                if quick {
+                    vec![(10, 20), (100, 500)]
+                } else {
+                    vec![(10, 20), (100, 500), (1000, 5000), (5000, 25000)]
+                }
+            } else {
+                scales
+                    .iter()
+                    .map(|s| parse_scale(s))
+                    .collect::<Result<_>>()?
+            };
+            let cfg = runner::Config {
+                coalescing_at: if quick { 100 } else { 1000 }.min(scales.last().map_or(0, |s| s.0)),
+                scales,
+                pollers,
+                workdir,
+                server_bin,
+                load_bin,
+                miss_samples: if quick { 20 } else { 40 },
+                miss_budget: Duration::from_secs(if quick { 15 } else { 45 }),
+                hit_secs: if quick { 3.0 } else { 5.0 },
+                pollers_secs: if quick { 12.0 } else { 25.0 },
+                quick,
+            };
+            let report = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(runner::run(&cfg))?;
+            std::fs::create_dir_all(&out)?;
+            std::fs::write(out.join("report.json"), serde_json::to_vec_pretty(&report)?)?;
+            let md = report.markdown();
+            std::fs::write(out.join("report.md"), &md)?;
+            println!("{md}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,786 @@
+//! The benchmark run: for each scale, generate the dataset, backfill it into a real
+//! Prometheus, start the release server as its own process, and measure cache misses (next
+//! to the floor and the reference plan), cache hits (next to the trivial handler), the cost
+//! of the largest answer and of a full cache, and, once, many concurrent pollers.
+//!
+//! Every child process (Prometheus, the server, the ceiling, the load generator) is killed
+//! when its handle drops; every loop is bounded by a count and a deadline; only loopback
+//! addresses are used.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use meshsim::Scenario;
+
+use crate::load::{self, Target};
+use crate::plans::{self, Question};
+use crate::procstat::{self, Usage};
+use crate::prom::{self, Prometheus};
+use crate::report::{Coalescing, Hit, Machine, Miss, Report, Scale, ServerUse, Settings, Single};
+use crate::stats::Summary;
+
+/// Base of every timed window: the dataset's 30 s of samples stay inside `[now - window, now]`
+/// for the whole run, so every query reads the same 4 samples per series (what a 30 s
+/// window reads at a 10 s scrape interval).
+const WINDOW_SECS: u64 = 1800;
+/// The server's cache period.
+const EVALUATION_INTERVAL_SECS: u64 = 10;
+/// The server's cache budget (its default).
+const CACHE_MAX_BYTES: u64 = 64 << 20;
+/// Generous, so the largest scale's heaviest query is measured rather than timed out.
+const PROMETHEUS_TIMEOUT_SECS: u64 = 120;
+/// HTTP/1.1 connections (= requests in flight) of the hit runs.
+const HIT_CONCURRENCY: usize = 32;
+/// Seconds of data written (4 samples per series at the simulator's 10 s step).
+const DATA_SPAN_SECS: i64 = 30;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// (workloads, edges) per scale, smallest first.
+    pub scales: Vec<(usize, usize)>,
+    /// Scale (workloads) of the many-pollers run.
+    pub coalescing_at: usize,
+    /// Concurrent pollers.
+    pub pollers: usize,
+    /// Work directory (datasets, logs, targets files).
+    pub workdir: PathBuf,
+    /// The release `mesh-metrics` binary.
+    pub server_bin: PathBuf,
+    /// The `mesh-metrics-load` binary.
+    pub load_bin: PathBuf,
+    /// Most cache-miss samples per question and side.
+    pub miss_samples: usize,
+    /// Time budget of one side of one miss measurement.
+    pub miss_budget: Duration,
+    /// Length of one hit run.
+    pub hit_secs: f64,
+    /// Length of the many-pollers run.
+    pub pollers_secs: f64,
+    /// Whether this is a `--quick` run.
+    pub quick: bool,
+}
+
+/// Prints a progress line on stderr with the time since the start.
+fn progress(start: Instant, msg: &str) {
+    eprintln!("[{:>6.1}s] {msg}", start.elapsed().as_secs_f64());
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Current evaluation time of the server: now aligned down to the cache period.
+fn evaluation_time() -> i64 {
+    let step = (EVALUATION_INTERVAL_SECS * 1000) as i64;
+    now_ms().div_euclid(step) * step
+}
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// TLS files shared by the server, the ceiling and the load generator.
+struct Certs {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl Certs {
+    fn create(dir: &Path) -> Result<Certs> {
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
+        let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+        std::fs::write(&cert, ck.cert.pem())?;
+        std::fs::write(&key, ck.signing_key.serialize_pem())?;
+        Ok(Certs { cert, key })
+    }
+
+    fn client(&self) -> Result<reqwest::Client> {
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&self.cert)?)?;
+        Ok(reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .timeout(Duration::from_secs(PROMETHEUS_TIMEOUT_SECS + 30))
+            .build()?)
+    }
+}
+
+/// The server under test.
+struct Server {
+    proc: Proc,
+    addr: SocketAddr,
+    http: reqwest::Client,
+}
+
+impl Server {
+    async fn start(cfg: &Config, certs: &Certs, prometheus: &str, log: &Path) -> Result<Server> {
+        let addr = prom::free_loopback_addr()?;
+        let child = Command::new(&cfg.server_bin)
+            .args(["--mesh", "linkerd", "--prometheus-url", prometheus])
+            .args([
+                "--prometheus-timeout",
+                &format!("{PROMETHEUS_TIMEOUT_SECS}s"),
+            ])
+            .args(["--authorization-mode", "AlwaysAllow"])
+            .args(["--bind-address", "127.0.0.1"])
+            .args(["--secure-port", &addr.port().to_string()])
+            .arg("--tls-cert-file")
+            .arg(&certs.cert)
+            .arg("--tls-private-key-file")
+            .arg(&certs.key)
+            .args(["--default-window", &format!("{WINDOW_SECS}s")])
+            .args([
+                "--evaluation-interval",
+                &format!("{EVALUATION_INTERVAL_SECS}s"),
+            ])
+            .args(["--cache-max-bytes", &CACHE_MAX_BYTES.to_string()])
+            .args(["--log-level", "warn"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log)?)
+            .spawn()
+            .with_context(|| format!("starting {}", cfg.server_bin.display()))?;
+        let mut server = Server {
+            proc: Proc(child),
+            addr,
+            http: certs.client()?,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = server.proc.0.try_wait()? {
+                bail!(
+                    "mesh-metrics exited ({status}):\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            }
+            if server
+                .http
+                .get(server.url("/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(server);
+            }
+            if Instant::now() > deadline {
+                bail!("mesh-metrics not ready after 30s; see {}", log.display());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+
+    fn usage(&self) -> Usage {
+        procstat::usage(self.proc.0.id()).unwrap_or_default()
+    }
+
+    /// GETs `path`; returns (latency ms, body).
+    async fn get(&self, path: &str) -> Result<(f64, bytes::Bytes)> {
+        let t = Instant::now();
+        let resp = self.http.get(self.url(path)).send().await?;
+        let status = resp.status();
+        let body = resp.bytes().await?;
+        if !status.is_success() {
+            bail!(
+                "{path}: HTTP {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            );
+        }
+        Ok((t.elapsed().as_secs_f64() * 1e3, body))
+    }
+
+    /// Bytes the server's caches hold, from its `/metrics`, if it exposes them.
+    async fn cache_bytes(&self) -> Option<u64> {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let total: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("mesh_metrics_cache_bytes"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        (total > 0.0).then_some(total as u64)
+    }
+}
+
+/// Runs the load generator as its own process.
+fn run_load(
+    cfg: &Config,
+    certs: &Certs,
+    addr: SocketAddr,
+    targets: &[Target],
+    opts: &LoadOpts,
+) -> Result<load::Report> {
+    let file = cfg.workdir.join("targets.txt");
+    let text: String = targets.iter().map(|t| t.line() + "\n").collect();
+    std::fs::write(&file, text)?;
+    let mut cmd = Command::new(&cfg.load_bin);
+    cmd.arg("--addr")
+        .arg(addr.to_string())
+        .arg("--ca")
+        .arg(&certs.cert)
+        .arg("--targets")
+        .arg(&file)
+        .args(["--connections", &opts.connections.to_string()])
+        .args(["--concurrency", &opts.concurrency.to_string()])
+        .args(["--requests", &opts.requests.to_string()])
+        .args(["--seconds", &format!("{:.3}", opts.seconds)]);
+    if opts.h2 {
+        cmd.arg("--h2");
+    }
+    if opts.each {
+        cmd.arg("--each");
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .output()
+        .with_context(|| format!("running {}", cfg.load_bin.display()))?;
+    if !out.status.success() {
+        bail!(
+            "load generator failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// Options of one load run.
+struct LoadOpts {
+    h2: bool,
+    connections: usize,
+    concurrency: usize,
+    requests: u64,
+    seconds: f64,
+    each: bool,
+}
+
+/// The trivial handler, as its own process (this binary's `ceiling` subcommand).
+fn start_ceiling(certs: &Certs, body: &Path) -> Result<(Proc, SocketAddr)> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("ceiling")
+        .arg("--cert")
+        .arg(&certs.cert)
+        .arg("--key")
+        .arg(&certs.key)
+        .arg("--body")
+        .arg(body)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+    let proc = Proc(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| anyhow!("ceiling said {line:?}"))?
+        .parse()?;
+    Ok((proc, addr))
+}
+
+/// Sleeps until just after the next cache-period boundary.
+async fn next_period() {
+    let step = (EVALUATION_INTERVAL_SECS * 1000) as i64;
+    let now = now_ms();
+    let wait = step - now.rem_euclid(step) + 50;
+    tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+}
+
+/// Milliseconds left in the current cache period.
+fn period_left_ms() -> i64 {
+    let step = (EVALUATION_INTERVAL_SECS * 1000) as i64;
+    step - now_ms().rem_euclid(step)
+}
+
+/// Samples the 1-minute load average.
+fn loadavg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Describes the machine.
+pub fn machine() -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kib: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    let prometheus = Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).to_string()
+                + &String::from_utf8_lossy(&o.stderr);
+            text.lines().next().unwrap_or_default().to_string()
+        })
+        .unwrap_or_default();
+    let load = loadavg();
+    Machine {
+        cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model: cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            .unwrap_or_default(),
+        memory_gib: mem_kib / (1024.0 * 1024.0),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        prometheus,
+        load_start: load,
+        load_range: (load, load),
+    }
+}
+
+/// Runs every scale and returns the report.
+pub async fn run(cfg: &Config) -> Result<Report> {
+    let start = Instant::now();
+    let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    prom::find_tool("prometheus")?;
+    prom::find_tool("promtool")?;
+    std::fs::create_dir_all(&cfg.workdir)?;
+    let certs = Certs::create(&cfg.workdir)?;
+    let mut machine = machine();
+    let mut scales = Vec::new();
+    let mut coalescing = None;
+    for (i, &(workloads, edges)) in cfg.scales.iter().enumerate() {
+        progress(
+            start,
+            &format!(
+                "scale {}/{}: {workloads} workloads, {edges} edges",
+                i + 1,
+                cfg.scales.len()
+            ),
+        );
+        let (scale, c) = run_scale(cfg, &certs, workloads, edges, start, &mut machine).await?;
+        scales.push(scale);
+        if c.is_some() {
+            coalescing = c;
+        }
+    }
+    Ok(Report {
+        started,
+        elapsed_secs: start.elapsed().as_secs_f64(),
+        quick: cfg.quick,
+        machine,
+        settings: Settings {
+            evaluation_interval_secs: EVALUATION_INTERVAL_SECS,
+            cache_max_bytes: CACHE_MAX_BYTES,
+            window_secs: WINDOW_SECS,
+            prometheus_timeout_secs: PROMETHEUS_TIMEOUT_SECS,
+            hit_concurrency: HIT_CONCURRENCY,
+        },
+        scales,
+        coalescing,
+    })
+}
+
+fn sample_load(machine: &mut Machine) {
+    let l = loadavg();
+    machine.load_range = (machine.load_range.0.min(l), machine.load_range.1.max(l));
+}
+
+async fn run_scale(
+    cfg: &Config,
+    certs: &Certs,
+    workloads: usize,
+    edges: usize,
+    start: Instant,
+    machine: &mut Machine,
+) -> Result<(Scale, Option<Coalescing>)> {
+    let dir = cfg.workdir.join(format!("scale-{workloads}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let scenario = Scenario::scaled(workloads, edges);
+    let end = chrono::Utc::now().timestamp().div_euclid(10) * 10;
+    let om = dir.join("data.om");
+    progress(start, "  generating the dataset");
+    let written =
+        crate::dataset::write_scaled(&scenario, end - DATA_SPAN_SECS, end, &om, |d, n| {
+            if n >= 10 && d % (n / 10).max(1) == 0 {
+                progress(start, &format!("    cell {d}/{n}"));
+            }
+        })?;
+    progress(
+        start,
+        &format!(
+            "  {} series, {:.0} MB of OpenMetrics in {:.1}s; backfilling with promtool",
+            written.series,
+            written.bytes as f64 / 1e6,
+            written.elapsed.as_secs_f64()
+        ),
+    );
+    let tsdb = dir.join("tsdb");
+    let backfill = prom::backfill(&om, &tsdb, Duration::from_secs(1500))?;
+    std::fs::remove_file(&om)?;
+    progress(
+        start,
+        &format!("  backfilled in {:.1}s", backfill.elapsed.as_secs_f64()),
+    );
+    sample_load(machine);
+    let prometheus = Prometheus::start(&tsdb, &dir).await?;
+    let server = Server::start(cfg, certs, &prometheus.url(), &dir.join("server.log")).await?;
+    let usage0 = server.usage();
+    let mut requests = 0u64;
+    let mut scale = Scale {
+        workloads,
+        edges: written.edges,
+        namespaces: scenario.namespace_names().len(),
+        series: written.series,
+        samples: written.samples,
+        openmetrics_bytes: written.bytes,
+        generate_secs: written.elapsed.as_secs_f64(),
+        promtool_secs: backfill.elapsed.as_secs_f64(),
+        promtool_peak_rss: backfill.peak_rss_bytes,
+        tsdb_bytes: backfill.tsdb_bytes,
+        ..Scale::default()
+    };
+    let (namespace, name) = scenario.workload_names()[0].clone();
+    let questions = [Question::NamespaceList, Question::Edges { namespace, name }];
+
+    // warm Prometheus' page cache and the connections
+    for q in &questions {
+        let w = Duration::from_secs(WINDOW_SECS - 60);
+        for promql in q.ours(w) {
+            prometheus.query(&promql, evaluation_time()).await?;
+        }
+        server
+            .get(&format!("{}?t={}s", q.path(), WINDOW_SECS - 60))
+            .await?;
+        requests += 1;
+    }
+
+    // cache misses: each request a window never asked before
+    for (qi, q) in questions.iter().enumerate() {
+        sample_load(machine);
+        progress(start, &format!("  cache miss: {}", q.label()));
+        let windows: Vec<u64> = (0..cfg.miss_samples as u64)
+            .map(|i| WINDOW_SECS + 1 + qi as u64 * 500 + i)
+            .collect();
+        let targets: Vec<Target> = windows
+            .iter()
+            .map(|w| Target {
+                path: format!("{}?t={w}s", q.path()),
+                accept: None,
+            })
+            .collect();
+        let rep = run_load(
+            cfg,
+            certs,
+            server.addr,
+            &targets,
+            &LoadOpts {
+                h2: false,
+                connections: 1,
+                concurrency: 1,
+                requests: targets.len() as u64,
+                seconds: cfg.miss_budget.as_secs_f64(),
+                each: true,
+            },
+        )?;
+        requests += rep.requests;
+        if rep.errors > 0 {
+            bail!("cache-miss run failed: {:?}", rep.first_error);
+        }
+        let n = rep.each_ms.len().max(1);
+        let mut floor = Vec::new();
+        let mut reference = Vec::new();
+        let deadline = Instant::now() + cfg.miss_budget;
+        for &w in windows.iter().take(n) {
+            let window = Duration::from_secs(w);
+            let mut slowest = 0.0f64;
+            for promql in q.ours(window) {
+                let t = prometheus.query(&promql, evaluation_time()).await?;
+                slowest = slowest.max(t.elapsed.as_secs_f64() * 1e3);
+            }
+            floor.push(slowest);
+            if Instant::now() > deadline && floor.len() >= 2 {
+                break;
+            }
+        }
+        let deadline = Instant::now() + cfg.miss_budget;
+        for &w in windows.iter().take(n) {
+            let at = evaluation_time();
+            let t = Instant::now();
+            for promql in q.reference(Duration::from_secs(w)) {
+                prometheus.query(&promql, at).await?;
+            }
+            reference.push(t.elapsed().as_secs_f64() * 1e3);
+            if Instant::now() > deadline && reference.len() >= 2 {
+                break;
+            }
+        }
+        let bytes = rep.body_bytes / rep.requests.max(1);
+        scale.misses.push(Miss {
+            question: q.label().into(),
+            path: q.path(),
+            bytes,
+            queries: q.ours(Duration::from_secs(WINDOW_SECS)).len(),
+            reference_queries: q.reference(Duration::from_secs(WINDOW_SECS)).len(),
+            server: Summary::of(&rep.each_ms),
+            floor: Summary::of(&floor),
+            reference: Summary::of(&reference),
+        });
+    }
+
+    // cache hits, next to the trivial handler with a body of the same size
+    for q in &questions {
+        sample_load(machine);
+        progress(start, &format!("  cache hit: {}", q.label()));
+        let (hit, n) = measure_hit(cfg, certs, &server, q).await?;
+        requests += n;
+        scale.hits.push(hit);
+    }
+
+    // the largest answer, then a full cache
+    sample_load(machine);
+    progress(start, "  all pods, then filling the cache");
+    let pods = format!("{}/pods", apiservice::BASE_PATH);
+    let (ms, body) = server.get(&pods).await?;
+    requests += 1;
+    scale.largest = Some(Single {
+        path: pods,
+        ms,
+        bytes: body.len() as u64,
+    });
+    let fill = fill_targets(&scenario);
+    let rep = run_load(
+        cfg,
+        certs,
+        server.addr,
+        &fill,
+        &LoadOpts {
+            h2: false,
+            connections: 4,
+            concurrency: 4,
+            requests: fill.len() as u64,
+            seconds: 60.0,
+            each: false,
+        },
+    )?;
+    requests += rep.requests;
+    let full = server.usage();
+    scale.server = ServerUse {
+        cpu_secs: 0.0,
+        requests: 0,
+        peak_rss: full.peak_rss_bytes,
+        rss_full_cache: full.rss_bytes,
+        cache_bytes: server.cache_bytes().await,
+        fill_requests: rep.requests,
+    };
+
+    // many pollers
+    let mut coalescing = None;
+    if workloads == cfg.coalescing_at {
+        sample_load(machine);
+        progress(start, &format!("  {} concurrent pollers", cfg.pollers));
+        let c = measure_pollers(
+            cfg,
+            certs,
+            &server,
+            &prometheus,
+            &scenario,
+            (workloads, written.edges),
+        )
+        .await?;
+        requests += c.load.requests;
+        coalescing = Some(c);
+    }
+
+    let end_usage = server.usage();
+    scale.server.cpu_secs = end_usage.cpu_secs - usage0.cpu_secs;
+    scale.server.requests = requests;
+    scale.server.peak_rss = end_usage.peak_rss_bytes;
+    scale.prometheus_peak_rss = prometheus.usage().peak_rss_bytes;
+    drop(server);
+    drop(prometheus);
+    let _ = std::fs::remove_dir_all(&tsdb);
+    progress(start, "  done");
+    Ok((scale, coalescing))
+}
+
+/// One hit run of the server and one of the ceiling, with the same load.
+async fn measure_hit(
+    cfg: &Config,
+    certs: &Certs,
+    server: &Server,
+    q: &Question,
+) -> Result<(Hit, u64)> {
+    let path = q.path();
+    next_period().await;
+    let (ms, body) = server.get(&path).await?;
+    let left = period_left_ms() as f64 / 1e3 - 0.5;
+    let mut hit = Hit {
+        question: q.label().into(),
+        bytes: body.len() as u64,
+        ..Hit::default()
+    };
+    if left < 1.0 {
+        hit.skipped = Some(format!(
+            "a miss takes {ms:.0} ms, too close to the {EVALUATION_INTERVAL_SECS}s cache period"
+        ));
+        return Ok((hit, 1));
+    }
+    let opts = LoadOpts {
+        h2: false,
+        connections: HIT_CONCURRENCY,
+        concurrency: HIT_CONCURRENCY,
+        requests: 10_000_000,
+        seconds: left.min(cfg.hit_secs),
+        each: false,
+    };
+    let targets = [Target {
+        path: path.clone(),
+        accept: None,
+    }];
+    let before = server.usage();
+    hit.server = run_load(cfg, certs, server.addr, &targets, &opts)?;
+    let after = server.usage();
+    hit.cpu_us_per_request =
+        (after.cpu_secs - before.cpu_secs) * 1e6 / hit.server.requests.max(1) as f64;
+    let body_file = cfg.workdir.join("ceiling-body.json");
+    std::fs::write(&body_file, &body)?;
+    let (ceiling, addr) = start_ceiling(certs, &body_file)?;
+    hit.ceiling = run_load(cfg, certs, addr, &targets, &opts)?;
+    drop(ceiling);
+    if hit.server.errors > 0 || hit.ceiling.errors > 0 {
+        bail!(
+            "hit run failed: {:?} / {:?}",
+            hit.server.first_error,
+            hit.ceiling.first_error
+        );
+    }
+    Ok((hit.clone(), hit.server.requests + 1))
+}
+
+/// What fills the cache: every namespace's deployments, every deployment, and edges and
+/// single objects of up to 200 workloads.
+fn fill_targets(s: &Scenario) -> Vec<Target> {
+    let b = apiservice::BASE_PATH;
+    let mut paths = vec![format!("{b}/deployments")];
+    paths.extend(
+        s.namespace_names()
+            .iter()
+            .map(|ns| format!("{b}/namespaces/{ns}/deployments")),
+    );
+    for (ns, name) in s.workload_names().iter().take(200) {
+        paths.push(format!("{b}/namespaces/{ns}/deployments/{name}"));
+        paths.push(format!("{b}/namespaces/{ns}/deployments/{name}/edges"));
+    }
+    paths
+        .into_iter()
+        .map(|path| Target { path, accept: None })
+        .collect()
+}
+
+/// Many concurrent pollers over h2 asking overlapping questions.
+async fn measure_pollers(
+    cfg: &Config,
+    certs: &Certs,
+    server: &Server,
+    prometheus: &Prometheus,
+    s: &Scenario,
+    scale: (usize, usize),
+) -> Result<Coalescing> {
+    let b = apiservice::BASE_PATH;
+    let table = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json".to_string();
+    let names = s.workload_names();
+    let mut targets = vec![Target {
+        path: format!("{b}/namespaces"),
+        accept: None,
+    }];
+    for ns in s.namespace_names().iter().take(5) {
+        // Grafana: lists; kubectl: the trafficmetrics table (shares the deployments list)
+        targets.push(Target {
+            path: format!("{b}/namespaces/{ns}/deployments"),
+            accept: None,
+        });
+        targets.push(Target {
+            path: format!("{b}/namespaces/{ns}/trafficmetrics"),
+            accept: Some(table.clone()),
+        });
+        // HPA-style: single objects; topology views: edges
+        for (i, (_, name)) in names.iter().filter(|(n, _)| n == ns).take(5).enumerate() {
+            targets.push(Target {
+                path: format!("{b}/namespaces/{ns}/deployments/{name}"),
+                accept: None,
+            });
+            if i < 2 {
+                targets.push(Target {
+                    path: format!("{b}/namespaces/{ns}/deployments/{name}/edges"),
+                    accept: None,
+                });
+            }
+        }
+    }
+    let paths: Vec<String> = targets.iter().map(|t| t.path.clone()).collect();
+    let window = Duration::from_secs(WINDOW_SECS);
+    let distinct = plans::distinct_queries(&paths, window)?;
+    let per_round: usize = paths
+        .iter()
+        .map(|p| plans::distinct_queries(std::slice::from_ref(p), window).map_or(0, |q| q.len()))
+        .sum();
+    // interleave so that concurrent pollers ask different and overlapping questions
+    let mut order: Vec<Target> = Vec::new();
+    for i in 0..cfg.pollers.max(targets.len()) {
+        order.push(targets[(i * 7) % targets.len()].clone());
+    }
+    let step = EVALUATION_INTERVAL_SECS as i64 * 1000;
+    let before = prometheus.queries_answered().await?;
+    let t0 = now_ms();
+    let rep = run_load(
+        cfg,
+        certs,
+        server.addr,
+        &order,
+        &LoadOpts {
+            h2: true,
+            connections: 10,
+            concurrency: cfg.pollers,
+            requests: 50_000_000,
+            seconds: cfg.pollers_secs,
+            each: false,
+        },
+    )?;
+    let t1 = now_ms();
+    let after = prometheus.queries_answered().await?;
+    let periods = (t1.div_euclid(step) - t0.div_euclid(step) + 1) as u64;
+    Ok(Coalescing {
+        scale,
+        questions: targets.len(),
+        distinct_queries: distinct.len(),
+        periods,
+        prometheus_queries: after.saturating_sub(before),
+        allowed: distinct.len() as u64 * periods,
+        uncached_queries: rep.requests * per_round as u64 / targets.len() as u64,
+        load: rep,
+    })
+}
