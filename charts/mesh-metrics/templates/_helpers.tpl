@@ -237,7 +237,7 @@ without passwordFile.
 {{- $full := not (empty .Values.backends) -}}
 {{- $in := .Values.backends -}}
 {{- if not $full -}}
-{{- $in = list (dict "name" .Values.mesh "mesh" .Values.mesh "prometheus" .Values.prometheus "scrapeLabels" .Values.scrapeLabels) -}}
+{{- $in = list (merge (dict "name" .Values.mesh "mesh" .Values.mesh "prometheus" .Values.prometheus "scrapeLabels" .Values.scrapeLabels) (deepCopy .Values.meshOptions)) -}}
 {{- end -}}
 {{- $out := list -}}
 {{- $names := dict -}}
@@ -289,6 +289,9 @@ without passwordFile.
 {{- if $p.headers -}}{{- $_ := set $prom "headers" $p.headers -}}{{- end -}}
 {{- $entry := dict "name" $name "mesh" $mesh "namespaces" $namespaces "prometheus" $prom -}}
 {{- with $b.scrapeLabels -}}{{- $_ := set $entry "scrapeLabels" . -}}{{- end -}}
+{{- range $key := list "workloadKinds" "consulDatacenter" "kumaMesh" "osmStats" -}}
+{{- with get $b $key -}}{{- $_ := set $entry $key . -}}{{- end -}}
+{{- end -}}
 {{- $out = append $out $entry -}}
 {{- end -}}
 {{- if empty $out -}}
