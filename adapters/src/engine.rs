@@ -122,15 +122,19 @@ fn fold(mesh: &dyn Mesh, target: &Target, plan: &Plan, answers: &[&Vector]) -> S
                 continue;
             };
             let acc = items.entry((pq.direction, item)).or_default();
-            match pq.family {
-                Family::Counts => match mesh.outcome(&sample.labels) {
+            let bucket = match pq.family {
+                Family::Counts => false,
+                Family::Buckets => true,
+                Family::Combined => sample.labels.get("le").is_some(),
+            };
+            if bucket {
+                if let Some(le) = sample.labels.get("le").and_then(parse_value) {
+                    acc.buckets.add(le * pq.le_scale, sample.value);
+                }
+            } else {
+                match mesh.outcome(&sample.labels) {
                     Outcome::Success => acc.success += sample.value,
                     Outcome::Failure => acc.failure += sample.value,
-                },
-                Family::Buckets => {
-                    if let Some(le) = sample.labels.get("le").and_then(parse_value) {
-                        acc.buckets.add(le * pq.le_scale, sample.value);
-                    }
                 }
             }
         }

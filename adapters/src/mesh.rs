@@ -29,6 +29,11 @@ pub enum Family {
     /// Latency histogram buckets summed over the window, grouped by `le` plus the
     /// item labels.
     Buckets,
+    /// Both in one query (one selector over the counter's and the histogram's names, for
+    /// meshes whose counters carry no `le` and whose buckets carry no outcome labels):
+    /// samples with an `le` label are buckets, the others counts. Half the queries, and
+    /// Prometheus looks the series up once.
+    Combined,
 }
 
 /// How to read an object reference from a sample's labels.
@@ -187,6 +192,27 @@ impl PlannedQuery {
         PlannedQuery {
             promql: sum_by(&by, increases),
             family: Family::Buckets,
+            direction,
+            item,
+            le_scale,
+        }
+    }
+}
+
+impl PlannedQuery {
+    /// A [`Family::Combined`] query: `sum by (le, item labels, outcome labels) (increases)`,
+    /// where `increases` covers both the counter and the histogram's `_bucket` series.
+    pub fn combined(
+        item: RefLabels,
+        direction: Option<Direction>,
+        increases: &str,
+        outcome_by: &[&str],
+        le_scale: f64,
+    ) -> Self {
+        let by = [&["le"][..], &item.group_by()[..], outcome_by].concat();
+        PlannedQuery {
+            promql: sum_by(&by, increases),
+            family: Family::Combined,
             direction,
             item,
             le_scale,

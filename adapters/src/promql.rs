@@ -142,6 +142,23 @@ impl Selector {
     }
 }
 
+/// Bounds whose first significant digit is 1, 2 or 3 (`1`, `25`, `0.005` does not, `0.01`
+/// does); the regex [`split_by_le`] splits on.
+const LE_LOW_DIGIT: &str = r"(0\.0*)?[1-3].*";
+
+/// Splits `sel` into two selectors over disjoint sets of series that together cover every
+/// series `sel` selects: histogram buckets whose bound starts (after leading zeros) with 1,
+/// 2 or 3, and all the others (the other buckets, `+Inf`, and series without `le`). Typical
+/// bucket layouts (1-2-3-4-5 or 1-2.5-5 per decade) fall about evenly on both sides, so a
+/// query over many series runs as two halves that Prometheus evaluates in parallel, and
+/// summing both answers gives the answer of the whole (when `le` is kept by the grouping).
+pub fn split_by_le(sel: &Selector) -> [Selector; 2] {
+    [
+        sel.clone().re("le", LE_LOW_DIGIT),
+        sel.clone().not_re("le", LE_LOW_DIGIT),
+    ]
+}
+
 /// `sum by (labels) (increase(selector[window]))`.
 pub fn sum_increase(selector: &Selector, window: Duration, by: &[&str]) -> String {
     sum_by(by, &increase(&[selector.metric()], selector, window))
@@ -172,6 +189,14 @@ pub fn increase(metrics: &[&str], selector: &Selector, window: Duration) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn le_halves_are_a_matcher_and_its_complement() {
+        let sel = Selector::new("m_bucket").eq("ns", "a");
+        let [low, rest] = split_by_le(&sel);
+        assert_eq!(low.render(), r#"m_bucket{ns="a", le=~"(0\\.0*)?[1-3].*"}"#);
+        assert_eq!(rest.render(), r#"m_bucket{ns="a", le!~"(0\\.0*)?[1-3].*"}"#);
+    }
 
     #[test]
     fn escapes_quotes_backslashes_and_newlines() {

@@ -1,7 +1,9 @@
 //! The PromQL each side of a comparison issues for one question:
 //!
-//! * mesh-metrics' own plan, built by the server's Linkerd adapter (so the floor is measured
-//!   on exactly the queries the server sends);
+//! * mesh-metrics' own plan, built by the server's Linkerd adapter;
+//! * the floor: the plainest queries that carry the answer (one counts and one buckets
+//!   query per direction, with the server's selectors), independent of how the server
+//!   plans (it combines each pair into one query and splits list queries in two halves);
 //! * the reference implementation's plan (smi-metrics, Linkerd provider): five resource
 //!   queries or ten edge queries, `histogram_quantile` over `irate` for p50/p90/p99 and
 //!   `increase` for success/failure, with unescaped regex matchers and `.+` for unset values,
@@ -64,6 +66,36 @@ impl Question {
     /// mesh-metrics' queries for this question (default Linkerd scrape labels).
     pub fn ours(&self, window: Duration) -> Vec<String> {
         plan(&self.target(), window)
+    }
+
+    /// The floor's queries: a counts and a buckets query per direction, with the selectors
+    /// of mesh-metrics' plan. The floor of a request is the slowest of them, issued alone.
+    pub fn floor(&self, window: Duration) -> Vec<String> {
+        let w = format!("{}s", window.as_secs());
+        let pair = |sel: &str, by: &str| {
+            vec![
+                format!("sum by ({by}, classification) (increase(response_total{{{sel}}}[{w}]))"),
+                format!("sum by (le, {by}) (increase(response_latency_ms_bucket{{{sel}}}[{w}]))"),
+            ]
+        };
+        match self {
+            Question::NamespaceList => pair(r#"direction="inbound", namespace!="""#, "namespace"),
+            Question::Edges { namespace, name } => {
+                let mut all = pair(
+                    &format!(
+                        r#"direction="outbound", deployment="{name}", namespace="{namespace}""#
+                    ),
+                    "dst_namespace, dst_deployment",
+                );
+                all.extend(pair(
+                    &format!(
+                        r#"direction="outbound", dst_deployment="{name}", dst_namespace="{namespace}""#
+                    ),
+                    "namespace, deployment",
+                ));
+                all
+            }
+        }
     }
 
     /// The reference implementation's queries, in the order it runs them.
@@ -158,12 +190,18 @@ mod tests {
         let w = Duration::from_secs(1800);
         let ns = Question::NamespaceList;
         assert_eq!(ns.ours(w).len(), 2);
+        assert_eq!(ns.floor(w).len(), 2);
+        assert!(ns.floor(w)[1].starts_with("sum by (le, namespace) (increase(response_latency_ms_bucket{direction=\"inbound\", namespace!=\"\"}[1800s]"));
         assert_eq!(ns.reference(w).len(), 5);
         let e = Question::Edges {
             namespace: "scale-0000".into(),
             name: "app-00000".into(),
         };
-        assert_eq!(e.ours(w).len(), 4);
+        assert_eq!(e.ours(w).len(), 2);
+        assert_eq!(e.floor(w).len(), 4);
+        assert!(e.floor(w)[3].contains(
+            "{direction=\"outbound\", dst_deployment=\"app-00000\", dst_namespace=\"scale-0000\"}"
+        ));
         let r = e.reference(w);
         assert_eq!(r.len(), 10);
         assert!(r[0].starts_with("histogram_quantile(0.99, sum by (deployment, dst_deployment, namespace, dst_namespace, le) (irate(response_latency_ms_bucket{"));
@@ -183,7 +221,8 @@ mod tests {
             format!("{b}/namespaces/a/deployments?t=30m"),
             format!("{b}/namespaces/a/trafficmetrics"),
         ];
-        // the trafficmetrics list asks four kinds, one of them the deployments list
+        // the trafficmetrics list asks four kinds, one of them the deployments list; each
+        // list is two queries (its halves)
         let q = distinct_queries(&paths, Duration::from_secs(1800)).unwrap();
         assert_eq!(q.len(), 8);
     }

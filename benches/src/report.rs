@@ -125,7 +125,8 @@ pub struct Miss {
     pub reference_queries: usize,
     /// mesh-metrics, end to end over HTTPS (each request a distinct window: a miss).
     pub server: Summary,
-    /// The slowest of mesh-metrics' queries, each issued alone straight to Prometheus.
+    /// The slowest of the minimal separate queries (counts and buckets per direction), each
+    /// issued alone straight to Prometheus.
     pub floor: Summary,
     /// The reference plan: its queries one after another straight to Prometheus.
     pub reference: Summary,

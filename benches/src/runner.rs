@@ -53,6 +53,8 @@ pub struct Config {
     pub server_bin: PathBuf,
     /// The `mesh-metrics-load` binary.
     pub load_bin: PathBuf,
+    /// This runner's binary (for the `ceiling` subcommand).
+    pub self_bin: PathBuf,
     /// Most cache-miss samples per question and side.
     pub miss_samples: usize,
     /// Time budget of one side of one miss measurement.
@@ -275,8 +277,8 @@ struct LoadOpts {
 }
 
 /// The trivial handler, as its own process (this binary's `ceiling` subcommand).
-fn start_ceiling(certs: &Certs, body: &Path) -> Result<(Proc, SocketAddr)> {
-    let mut child = Command::new(std::env::current_exe()?)
+fn start_ceiling(cfg: &Config, certs: &Certs, body: &Path) -> Result<(Proc, SocketAddr)> {
+    let mut child = Command::new(&cfg.self_bin)
         .arg("ceiling")
         .arg("--cert")
         .arg(&certs.cert)
@@ -360,13 +362,33 @@ pub fn machine() -> Machine {
     }
 }
 
-/// Runs every scale and returns the report.
-pub async fn run(cfg: &Config) -> Result<Report> {
+/// Copies the binaries into the work directory, so that builds running meanwhile in the
+/// same target directory cannot replace them under the run.
+fn private_binaries(cfg: &Config) -> Result<Config> {
+    let dir = cfg.workdir.join("bin");
+    std::fs::create_dir_all(&dir)?;
+    let copy = |from: &Path, name: &str| -> Result<PathBuf> {
+        let to = dir.join(name);
+        std::fs::copy(from, &to).with_context(|| format!("copying {}", from.display()))?;
+        Ok(to)
+    };
+    Ok(Config {
+        server_bin: copy(&cfg.server_bin, "mesh-metrics")?,
+        load_bin: copy(&cfg.load_bin, "mesh-metrics-load")?,
+        self_bin: copy(&cfg.self_bin, "mesh-metrics-bench")?,
+        ..cfg.clone()
+    })
+}
+
+/// Runs every scale and returns the report. After each scale the report so far is
+/// written to `partial` (JSON), if given.
+pub async fn run(cfg: &Config, partial: Option<&Path>) -> Result<Report> {
     let start = Instant::now();
     let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     prom::find_tool("prometheus")?;
     prom::find_tool("promtool")?;
     std::fs::create_dir_all(&cfg.workdir)?;
+    let cfg = &private_binaries(cfg)?;
     let certs = Certs::create(&cfg.workdir)?;
     let mut machine = machine();
     let mut scales = Vec::new();
@@ -384,6 +406,9 @@ pub async fn run(cfg: &Config) -> Result<Report> {
         scales.push(scale);
         if c.is_some() {
             coalescing = c;
+        }
+        if let Some(p) = partial {
+            std::fs::write(p, serde_json::to_vec_pretty(&(&scales, &coalescing))?)?;
         }
     }
     Ok(Report {
@@ -469,7 +494,7 @@ async fn run_scale(
     // warm Prometheus' page cache and the connections
     for q in &questions {
         let w = Duration::from_secs(WINDOW_SECS - 60);
-        for promql in q.ours(w) {
+        for promql in q.floor(w) {
             prometheus.query(&promql, evaluation_time()).await?;
         }
         server
@@ -485,67 +510,72 @@ async fn run_scale(
         let windows: Vec<u64> = (0..cfg.miss_samples as u64)
             .map(|i| WINDOW_SECS + 1 + qi as u64 * 500 + i)
             .collect();
-        let targets: Vec<Target> = windows
-            .iter()
-            .map(|w| Target {
-                path: format!("{}?t={w}s", q.path()),
-                accept: None,
-            })
-            .collect();
-        let rep = run_load(
-            cfg,
-            certs,
-            server.addr,
-            &targets,
-            &LoadOpts {
-                h2: false,
-                connections: 1,
-                concurrency: 1,
-                requests: targets.len() as u64,
-                seconds: cfg.miss_budget.as_secs_f64(),
-                each: true,
-            },
-        )?;
-        requests += rep.requests;
-        if rep.errors > 0 {
-            bail!("cache-miss run failed: {:?}", rep.first_error);
-        }
-        let n = rep.each_ms.len().max(1);
+        // server, floor and reference take turns in small chunks, so that noise from
+        // the rest of the machine falls on all three alike
+        let mut server_ms = Vec::new();
         let mut floor = Vec::new();
         let mut reference = Vec::new();
-        let deadline = Instant::now() + cfg.miss_budget;
-        for &w in windows.iter().take(n) {
-            let window = Duration::from_secs(w);
-            let mut slowest = 0.0f64;
-            for promql in q.ours(window) {
-                let t = prometheus.query(&promql, evaluation_time()).await?;
-                slowest = slowest.max(t.elapsed.as_secs_f64() * 1e3);
+        let mut body_bytes = 0;
+        let mut chunk = 5;
+        let mut next = 0;
+        let deadline = Instant::now() + 3 * cfg.miss_budget;
+        while next < windows.len() && (Instant::now() < deadline || server_ms.len() < 2) {
+            let ws = &windows[next..(next + chunk).min(windows.len())];
+            next += ws.len();
+            let targets: Vec<Target> = ws
+                .iter()
+                .map(|w| Target {
+                    path: format!("{}?t={w}s", q.path()),
+                    accept: None,
+                })
+                .collect();
+            let rep = run_load(
+                cfg,
+                certs,
+                server.addr,
+                &targets,
+                &LoadOpts {
+                    h2: false,
+                    connections: 1,
+                    concurrency: 1,
+                    requests: targets.len() as u64,
+                    seconds: 3.0 * cfg.miss_budget.as_secs_f64(),
+                    each: true,
+                },
+            )?;
+            requests += rep.requests;
+            if rep.errors > 0 || rep.each_ms.len() != ws.len() {
+                bail!("cache-miss run failed: {:?}", rep.first_error);
             }
-            floor.push(slowest);
-            if Instant::now() > deadline && floor.len() >= 2 {
-                break;
+            body_bytes = rep.body_bytes / rep.requests.max(1);
+            if rep.latency_ms.mean > 500.0 {
+                chunk = 1;
+            }
+            server_ms.extend(&rep.each_ms);
+            for &w in ws {
+                let mut slowest = 0.0f64;
+                for promql in q.floor(Duration::from_secs(w)) {
+                    let t = prometheus.query(&promql, evaluation_time()).await?;
+                    slowest = slowest.max(t.elapsed.as_secs_f64() * 1e3);
+                }
+                floor.push(slowest);
+            }
+            for &w in ws {
+                let at = evaluation_time();
+                let t = Instant::now();
+                for promql in q.reference(Duration::from_secs(w)) {
+                    prometheus.query(&promql, at).await?;
+                }
+                reference.push(t.elapsed().as_secs_f64() * 1e3);
             }
         }
-        let deadline = Instant::now() + cfg.miss_budget;
-        for &w in windows.iter().take(n) {
-            let at = evaluation_time();
-            let t = Instant::now();
-            for promql in q.reference(Duration::from_secs(w)) {
-                prometheus.query(&promql, at).await?;
-            }
-            reference.push(t.elapsed().as_secs_f64() * 1e3);
-            if Instant::now() > deadline && reference.len() >= 2 {
-                break;
-            }
-        }
-        let bytes = rep.body_bytes / rep.requests.max(1);
         scale.misses.push(Miss {
             question: q.label().into(),
             path: q.path(),
-            bytes,
+            bytes: body_bytes,
             queries: q.ours(Duration::from_secs(WINDOW_SECS)).len(),
             reference_queries: q.reference(Duration::from_secs(WINDOW_SECS)).len(),
-            server: Summary::of(&rep.each_ms),
+            server: Summary::of(&server_ms),
             floor: Summary::of(&floor),
             reference: Summary::of(&reference),
         });
@@ -637,13 +667,14 @@ async fn measure_hit(
     let path = q.path();
     next_period().await;
     let (ms, body) = server.get(&path).await?;
-    let left = period_left_ms() as f64 / 1e3 - 0.5;
+    // stop well before the period ends: every request must be a hit
+    let left = period_left_ms() as f64 / 1e3 - 1.5;
     let mut hit = Hit {
         question: q.label().into(),
         bytes: body.len() as u64,
         ..Hit::default()
     };
-    if left < 1.0 {
+    if left < 1.5 {
         hit.skipped = Some(format!(
             "a miss takes {ms:.0} ms, too close to the {EVALUATION_INTERVAL_SECS}s cache period"
         ));
@@ -668,7 +699,7 @@ async fn measure_hit(
         (after.cpu_secs - before.cpu_secs) * 1e6 / hit.server.requests.max(1) as f64;
     let body_file = cfg.workdir.join("ceiling-body.json");
     std::fs::write(&body_file, &body)?;
-    let (ceiling, addr) = start_ceiling(certs, &body_file)?;
+    let (ceiling, addr) = start_ceiling(cfg, certs, &body_file)?;
     hit.ceiling = run_load(cfg, certs, addr, &targets, &opts)?;
     drop(ceiling);
     if hit.server.errors > 0 || hit.ceiling.errors > 0 {

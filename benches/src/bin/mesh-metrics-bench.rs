@@ -90,6 +90,7 @@ fn main() -> Result<()> {
             load_bin,
             pollers,
         } => {
+            std::fs::create_dir_all(&out)?;
             let scales = if scales.is_empty() {
                 if quick {
                     vec![(10, 20), (100, 500)]
@@ -109,6 +110,7 @@ fn main() -> Result<()> {
                 workdir,
                 server_bin,
                 load_bin,
+                self_bin: std::env::current_exe()?,
                 miss_samples: if quick { 20 } else { 40 },
                 miss_budget: Duration::from_secs(if quick { 15 } else { 45 }),
                 hit_secs: if quick { 3.0 } else { 5.0 },
@@ -118,8 +120,7 @@ fn main() -> Result<()> {
             let report = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?
-                .block_on(runner::run(&cfg))?;
-            std::fs::create_dir_all(&out)?;
+                .block_on(runner::run(&cfg, Some(&out.join("partial.json"))))?;
             std::fs::write(out.join("report.json"), serde_json::to_vec_pretty(&report)?)?;
             let md = report.markdown();
             std::fs::write(out.join("report.md"), &md)?;
