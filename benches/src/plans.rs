@@ -1,9 +1,10 @@
 //! The PromQL each side of a comparison issues for one question:
 //!
-//! * mesh-metrics' own plan, built by the server's Linkerd adapter;
-//! * the floor: the plainest queries that carry the answer (one counts and one buckets
-//!   query per direction, with the server's selectors), independent of how the server
-//!   plans (it combines each pair into one query and splits list queries in two halves);
+//! * mesh-metrics' own plan, built by the server's Linkerd adapter (the floor is measured on
+//!   exactly the queries the server sends);
+//! * the plainest queries that carry the answer (one counts and one buckets query per
+//!   direction, with the server's selectors), for scale: the server instead combines each
+//!   pair into one query and splits list queries in two halves;
 //! * the reference implementation's plan (smi-metrics, Linkerd provider): five resource
 //!   queries or ten edge queries, `histogram_quantile` over `irate` for p50/p90/p99 and
 //!   `increase` for success/failure, with unescaped regex matchers and `.+` for unset values,
@@ -68,9 +69,9 @@ impl Question {
         plan(&self.target(), window)
     }
 
-    /// The floor's queries: a counts and a buckets query per direction, with the selectors
-    /// of mesh-metrics' plan. The floor of a request is the slowest of them, issued alone.
-    pub fn floor(&self, window: Duration) -> Vec<String> {
+    /// The plainest queries carrying the answer: a counts and a buckets query per
+    /// direction, with the selectors of mesh-metrics' plan.
+    pub fn plain(&self, window: Duration) -> Vec<String> {
         let w = format!("{}s", window.as_secs());
         let pair = |sel: &str, by: &str| {
             vec![
@@ -190,16 +191,16 @@ mod tests {
         let w = Duration::from_secs(1800);
         let ns = Question::NamespaceList;
         assert_eq!(ns.ours(w).len(), 2);
-        assert_eq!(ns.floor(w).len(), 2);
-        assert!(ns.floor(w)[1].starts_with("sum by (le, namespace) (increase(response_latency_ms_bucket{direction=\"inbound\", namespace!=\"\"}[1800s]"));
+        assert_eq!(ns.plain(w).len(), 2);
+        assert!(ns.plain(w)[1].starts_with("sum by (le, namespace) (increase(response_latency_ms_bucket{direction=\"inbound\", namespace!=\"\"}[1800s]"));
         assert_eq!(ns.reference(w).len(), 5);
         let e = Question::Edges {
             namespace: "scale-0000".into(),
             name: "app-00000".into(),
         };
         assert_eq!(e.ours(w).len(), 2);
-        assert_eq!(e.floor(w).len(), 4);
-        assert!(e.floor(w)[3].contains(
+        assert_eq!(e.plain(w).len(), 4);
+        assert!(e.plain(w)[3].contains(
             "{direction=\"outbound\", dst_deployment=\"app-00000\", dst_namespace=\"scale-0000\"}"
         ));
         let r = e.reference(w);
