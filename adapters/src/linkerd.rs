@@ -121,7 +121,15 @@ impl Mesh for Linkerd {
                 let item = self.own_ref(*kind);
                 // a list reads every series of a namespace or of the mesh: two halves
                 // that Prometheus evaluates in parallel
-                let sel = item.within(inbound, namespace.as_deref());
+                let sel = match (kind, namespace) {
+                    // the scrape puts these labels on every series: requiring them would
+                    // only make Prometheus merge the postings of each of their values
+                    (Kind::Pod | Kind::Namespace, Some(ns)) => {
+                        inbound.eq(&self.scrape.namespace, ns)
+                    }
+                    (Kind::Pod | Kind::Namespace, None) => inbound,
+                    _ => item.within(inbound, namespace.as_deref()),
+                };
                 for half in split_by_le(&sel) {
                     queries.push(Self::combined(q, &half, item.clone(), None));
                 }
@@ -203,7 +211,7 @@ mod tests {
         });
         assert_eq!(
             p[0],
-            r#"sum by (le, namespace, classification) (increase({direction="inbound", namespace!="", le=~"(0\\.0*)?[1-3].*", __name__=~"response_total|response_latency_ms_bucket"}[30s]))"#
+            r#"sum by (le, namespace, classification) (increase({direction="inbound", le=~"(0\\.0*)?[1-3].*", __name__=~"response_total|response_latency_ms_bucket"}[30s]))"#
         );
     }
 

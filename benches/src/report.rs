@@ -125,8 +125,8 @@ pub struct Miss {
     pub reference_queries: usize,
     /// mesh-metrics, end to end over HTTPS (each request a distinct window: a miss).
     pub server: Summary,
-    /// The floor: the slowest of mesh-metrics' own queries, each issued alone straight to
-    /// Prometheus.
+    /// The floor: mesh-metrics' own queries sent straight to Prometheus at once, as the server
+    /// sends them; the slowest answer.
     pub floor: Summary,
     /// For scale: the slowest of the plainest queries carrying the answer (one counts and
     /// one buckets query per direction, unsplit), each issued alone.
