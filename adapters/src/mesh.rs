@@ -197,9 +197,7 @@ impl PlannedQuery {
             le_scale,
         }
     }
-}
 
-impl PlannedQuery {
     /// A [`Family::Combined`] query: `sum by (le, item labels, outcome labels) (increases)`,
     /// where `increases` covers both the counter and the histogram's `_bucket` series.
     pub fn combined(
