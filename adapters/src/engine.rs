@@ -111,27 +111,43 @@ pub async fn collect_range(
 }
 
 /// Folds one evaluation's answers (one vector per planned query) into the model.
+/// Each distinct raw name of a query is resolved to its object once; samples then only
+/// look their accumulator up by the borrowed label values.
 fn fold(mesh: &dyn Mesh, target: &Target, plan: &Plan, answers: &[&Vector]) -> StatsResult {
-    let mut items: HashMap<(Option<Direction>, ResourceRef), Acc> = HashMap::new();
-    for (pq, vector) in plan.queries.iter().zip(answers) {
+    type Key = (Option<Direction>, ResourceRef);
+    let mut slots: HashMap<(usize, &str, &str), Option<usize>> = HashMap::new();
+    let mut index: HashMap<Key, usize> = HashMap::new();
+    let mut found: Vec<(Key, Acc)> = Vec::new();
+    for (qi, (pq, vector)) in plan.queries.iter().zip(answers).enumerate() {
         for sample in &vector.0 {
             if sample.value.is_nan() {
                 continue;
             }
-            let Some(item) = pq.item.read(&sample.labels) else {
+            let Some((name, namespace)) = pq.item.raw(&sample.labels) else {
                 continue;
             };
-            let acc = items.entry((pq.direction, item)).or_default();
-            let bucket = match pq.family {
-                Family::Counts => false,
-                Family::Buckets => true,
-                Family::Combined => sample.labels.get("le").is_some(),
+            let slot = *slots.entry((qi, name, namespace)).or_insert_with(|| {
+                let item = pq.item.resolve(name, namespace)?;
+                Some(
+                    *index.entry((pq.direction, item)).or_insert_with_key(|key| {
+                        found.push((key.clone(), Acc::default()));
+                        found.len() - 1
+                    }),
+                )
+            });
+            let Some(slot) = slot else {
+                continue;
             };
-            if bucket {
-                if let Some(le) = sample.labels.get("le").and_then(parse_value) {
+            let acc = &mut found[slot].1;
+            let le = match pq.family {
+                Family::Counts => None,
+                Family::Buckets | Family::Combined => sample.labels.get("le"),
+            };
+            if let Some(le) = le {
+                if let Some(le) = parse_value(le) {
                     acc.buckets.add(le * pq.le_scale, sample.value);
                 }
-            } else {
+            } else if pq.family != Family::Buckets {
                 match mesh.outcome(&sample.labels) {
                     Outcome::Success => acc.success += sample.value,
                     Outcome::Failure => acc.failure += sample.value,
@@ -139,11 +155,11 @@ fn fold(mesh: &dyn Mesh, target: &Target, plan: &Plan, answers: &[&Vector]) -> S
             }
         }
     }
+    let mut items = found.into_iter();
 
     match target {
         Target::Edges(root) => {
             let mut edges: Vec<EdgeStats> = items
-                .into_iter()
                 .filter_map(|((dir, peer), acc)| {
                     dir.map(|direction| EdgeStats {
                         resource: root.clone(),
@@ -158,8 +174,8 @@ fn fold(mesh: &dyn Mesh, target: &Target, plan: &Plan, answers: &[&Vector]) -> S
         }
         Target::One(r) => {
             let stats = items
-                .get(&(None, r.clone()))
-                .map(Acc::stats)
+                .find(|((dir, item), _)| dir.is_none() && item == r)
+                .map(|(_, acc)| acc.stats())
                 .unwrap_or_default();
             StatsResult::Resources(vec![ResourceStats {
                 resource: r.clone(),
@@ -168,7 +184,6 @@ fn fold(mesh: &dyn Mesh, target: &Target, plan: &Plan, answers: &[&Vector]) -> S
         }
         Target::List { .. } => {
             let mut list: Vec<ResourceStats> = items
-                .into_iter()
                 .map(|((_, resource), acc)| ResourceStats {
                     resource,
                     stats: acc.stats(),

@@ -79,13 +79,31 @@ impl RefLabels {
     /// Reads the reference; `None` when a needed label is missing, empty or not in the
     /// codec's form, or names a workload of another kind.
     pub fn read(&self, labels: &Labels) -> Option<ResourceRef> {
+        let (name, namespace) = self.raw(labels)?;
+        self.resolve(name, namespace)
+    }
+
+    /// The raw values naming the object: the name label's, and the namespace label's
+    /// (empty for a namespace). `None` when a needed one is missing or empty.
+    /// [`RefLabels::resolve`] turns them into a reference; samples with equal raw values
+    /// name the same object, so a fold resolves each pair once.
+    pub fn raw<'l>(&self, labels: &'l Labels) -> Option<(&'l str, &'l str)> {
         let value = labels.get(&self.name).filter(|v| !v.is_empty())?;
         if self.kind == Kind::Namespace {
-            return Some(ResourceRef::namespace(self.codec.decode_namespace(value)?));
+            return Some((value, ""));
         }
-        let name = self.codec.decode_name(value)?;
         let ns = labels.get(&self.namespace).filter(|v| !v.is_empty())?;
-        let ns = self.codec.decode_namespace(ns)?;
+        Some((value, ns))
+    }
+
+    /// The reference named by raw values from [`RefLabels::raw`]; `None` when they are not
+    /// in the codec's form or name a workload of another kind.
+    pub fn resolve(&self, name: &str, namespace: &str) -> Option<ResourceRef> {
+        if self.kind == Kind::Namespace {
+            return Some(ResourceRef::namespace(self.codec.decode_namespace(name)?));
+        }
+        let name = self.codec.decode_name(name)?;
+        let ns = self.codec.decode_namespace(namespace)?;
         if let Some(kinds) = &self.kinds {
             if kinds.kind_of(&ns, &name) != self.kind {
                 return None;

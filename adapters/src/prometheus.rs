@@ -9,39 +9,112 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::model::UnixMillis;
 
-/// The label set of one sample, sorted by name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Labels(Vec<(String, String)>);
+/// The label set of one sample, sorted by name. Names and values share one buffer, so a
+/// decoded sample costs two allocations however many labels it has.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Labels {
+    /// Every name and value, concatenated in name order.
+    text: String,
+    /// Where each name and each value ends in `text` (two entries per label).
+    ends: Vec<u32>,
+}
 
 impl Labels {
     /// Builds a label set from pairs (sorted on construction).
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
-        let mut v: Vec<(String, String)> = pairs
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        v.sort();
-        Labels(v)
+        let mut v: Vec<(K, V)> = pairs.into_iter().collect();
+        v.sort_by(|a, b| (a.0.as_ref(), a.1.as_ref()).cmp(&(b.0.as_ref(), b.1.as_ref())));
+        let mut labels = Labels::default();
+        for (k, v) in &v {
+            labels.text.push_str(k.as_ref());
+            labels.mark_end();
+            labels.text.push_str(v.as_ref());
+            labels.mark_end();
+        }
+        labels
+    }
+
+    /// Records that a name or value ends here.
+    fn mark_end(&mut self) {
+        // a label set is far below 4 GiB; saturating keeps a corrupt one harmless
+        self.ends
+            .push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+    }
+
+    /// The `i`-th name or value.
+    fn part(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.text
+            .get(start..self.ends[i] as usize)
+            .unwrap_or_default()
+    }
+
+    /// The number of labels.
+    pub fn len(&self) -> usize {
+        self.ends.len() / 2
+    }
+
+    /// Whether there are no labels.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
     }
 
     /// The value of a label, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|(k, _)| k.as_str().cmp(name))
-            .ok()
-            .map(|i| self.0[i].1.as_str())
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.part(2 * mid).cmp(name) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(self.part(2 * mid + 1)),
+            }
+        }
+        None
     }
 
     /// Iterates over `(name, value)` pairs in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        (0..self.len()).map(|i| (self.part(2 * i), self.part(2 * i + 1)))
+    }
+
+    /// Whether the names are in order (Prometheus sends them so).
+    fn is_sorted(&self) -> bool {
+        (1..self.len()).all(|i| self.part(2 * (i - 1)) <= self.part(2 * i))
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Appends a JSON string to a buffer without an intermediate allocation.
+struct AppendStr<'b>(&'b mut String);
+
+impl<'de> DeserializeSeed<'de> for AppendStr<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AppendStr<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        self.0.push_str(v);
+        Ok(())
     }
 }
 
@@ -54,15 +127,47 @@ impl<'de> Deserialize<'de> for Labels {
                 f.write_str("a map of label names to values")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Labels, A::Error> {
-                let mut v = Vec::with_capacity(m.size_hint().unwrap_or(4));
-                while let Some(pair) = m.next_entry::<String, String>()? {
-                    v.push(pair);
+                let mut labels = Labels {
+                    text: String::with_capacity(96),
+                    ends: Vec::with_capacity(2 * m.size_hint().unwrap_or(6)),
+                };
+                while m.next_key_seed(AppendStr(&mut labels.text))?.is_some() {
+                    labels.mark_end();
+                    m.next_value_seed(AppendStr(&mut labels.text))?;
+                    labels.mark_end();
                 }
-                v.sort();
-                Ok(Labels(v))
+                if !labels.is_sorted() {
+                    let pairs: Vec<(String, String)> = labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect();
+                    labels = Labels::from_pairs(pairs);
+                }
+                Ok(labels)
             }
         }
         d.deserialize_map(V)
+    }
+}
+
+/// A sample value as Prometheus prints it (a string), parsed while decoding.
+struct Value(f64);
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a sample value such as \"1.5\", \"NaN\" or \"+Inf\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+                parse_value(v)
+                    .map(Value)
+                    .ok_or_else(|| E::custom(format!("sample value {v:?}")))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -84,13 +189,7 @@ impl Vector {
     pub fn approx_bytes(&self) -> usize {
         self.0
             .iter()
-            .map(|s| {
-                48 + s
-                    .labels
-                    .iter()
-                    .map(|(k, v)| k.len() + v.len() + 48)
-                    .sum::<usize>()
-            })
+            .map(|s| 96 + s.labels.text.len() + 4 * s.labels.ends.len())
             .sum::<usize>()
             + 32
     }
@@ -392,20 +491,20 @@ struct Envelope {
 #[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
 enum Data {
     Vector(Vec<RawSample>),
-    Scalar((f64, String)),
+    Scalar((f64, Value)),
     Matrix(Vec<RawSeries>),
 }
 
 #[derive(Deserialize)]
 struct RawSeries {
     metric: Labels,
-    values: Vec<(f64, String)>,
+    values: Vec<(f64, Value)>,
 }
 
 #[derive(Deserialize)]
 struct RawSample {
     metric: Labels,
-    value: (f64, String),
+    value: (f64, Value),
 }
 
 /// Parses a sample value as Prometheus prints it (`"1.5"`, `"NaN"`, `"+Inf"`).
@@ -460,25 +559,18 @@ pub fn decode_vector(url: &str, status: u16, body: &[u8]) -> Result<Vector, Quer
         detail,
     };
     match decode_data(url, status, body)? {
-        Data::Vector(raw) => raw
-            .into_iter()
-            .map(|s| {
-                let value = parse_value(&s.value.1)
-                    .ok_or_else(|| bad(format!("sample value {:?}", s.value.1)))?;
-                Ok(Sample {
+        Data::Vector(raw) => Ok(Vector(
+            raw.into_iter()
+                .map(|s| Sample {
                     labels: s.metric,
-                    value,
+                    value: s.value.1 .0,
                 })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Vector),
-        Data::Scalar((_, v)) => {
-            let value = parse_value(&v).ok_or_else(|| bad(format!("scalar value {v:?}")))?;
-            Ok(Vector(vec![Sample {
-                labels: Labels::default(),
-                value,
-            }]))
-        }
+                .collect(),
+        )),
+        Data::Scalar((_, v)) => Ok(Vector(vec![Sample {
+            labels: Labels::default(),
+            value: v.0,
+        }])),
         Data::Matrix(_) => Err(bad("a matrix answered an instant query".into())),
     }
 }
@@ -490,22 +582,18 @@ pub fn decode_matrix(url: &str, status: u16, body: &[u8]) -> Result<Matrix, Quer
         detail,
     };
     match decode_data(url, status, body)? {
-        Data::Matrix(raw) => raw
-            .into_iter()
-            .map(|s| {
-                let points = s
-                    .values
-                    .into_iter()
-                    .map(|(t, v)| {
-                        let value =
-                            parse_value(&v).ok_or_else(|| bad(format!("sample value {v:?}")))?;
-                        Ok(((t * 1000.0).round() as i64, value))
-                    })
-                    .collect::<Result<Vec<_>, QueryError>>()?;
-                Ok((s.metric, points))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Matrix),
+        Data::Matrix(raw) => Ok(Matrix(
+            raw.into_iter()
+                .map(|s| {
+                    let points = s
+                        .values
+                        .into_iter()
+                        .map(|(t, v)| ((t * 1000.0).round() as i64, v.0))
+                        .collect();
+                    (s.metric, points)
+                })
+                .collect(),
+        )),
         _ => Err(bad("a range query did not answer with a matrix".into())),
     }
 }
@@ -528,6 +616,37 @@ mod tests {
         assert_eq!(v.0[0].value, 12.5);
         assert!(v.0[1].value.is_nan());
         assert_eq!(v.0[2].value, f64::INFINITY);
+    }
+
+    #[test]
+    fn labels_are_sorted_unescaped_and_compact() {
+        let body = br#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"z":"last","a":"q\"u\u00e9","m":""},"value":[1,"1"]}]}}"#;
+        let v = decode_vector("http://p", 200, body).unwrap();
+        let l = &v.0[0].labels;
+        let pairs: Vec<(&str, &str)> = l.iter().collect();
+        assert_eq!(pairs, [("a", "q\"u\u{e9}"), ("m", ""), ("z", "last")]);
+        let built = Labels::from_pairs([("z", "last"), ("m", ""), ("a", "q\"u\u{e9}")]);
+        assert_eq!(l, &built);
+        assert_eq!(l.get("m"), Some(""));
+        assert_eq!(l.get("z"), Some("last"));
+        assert_eq!(l.get("b"), None);
+        assert_eq!(l.len(), 3);
+        assert!(Labels::default().is_empty());
+        assert_eq!(Labels::default().get("a"), None);
+        assert_eq!(format!("{l:?}"), r#"{"a": "q\"ué", "m": "", "z": "last"}"#);
+    }
+
+    #[test]
+    fn bad_sample_values_are_rejected() {
+        let body = br#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{},"value":[1,"twelve"]}]}}"#;
+        match decode_vector("http://p", 200, body) {
+            Err(QueryError::BadResponse { detail, .. }) => {
+                assert!(detail.contains(r#"sample value "twelve""#), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
