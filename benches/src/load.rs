@@ -75,6 +75,9 @@ pub struct Plan {
     pub targets: Vec<Target>,
     /// Include every latency in the report (for sequential, distinct requests).
     pub record_each: bool,
+    /// Asked once on every connection before the clock starts, untimed: a long-lived
+    /// client (kube-apiserver) talks over warm connections.
+    pub warm: Option<String>,
 }
 
 /// What a run measured (the load generator prints it as JSON).
@@ -214,6 +217,20 @@ pub async fn run(plan: Plan) -> Result<Report> {
                 .await
                 .with_context(|| format!("connecting to {}", plan.addr))?,
         );
+    }
+    if let Some(path) = &plan.warm {
+        let warm = Target {
+            path: path.clone(),
+            accept: None,
+        };
+        for sender in &mut senders {
+            let (status, _) = send(sender, &plan, &warm)
+                .await
+                .with_context(|| format!("warming a connection with {path}"))?;
+            if !(200..300).contains(&status) {
+                return Err(anyhow!("warming a connection: HTTP {status} for {path}"));
+            }
+        }
     }
     let plan = Arc::new(plan);
     let next = Arc::new(AtomicU64::new(0));

@@ -41,6 +41,9 @@ struct Args {
     /// Report every latency too (request order).
     #[arg(long)]
     each: bool,
+    /// Ask PATH once on every connection before timing starts (untimed).
+    #[arg(long, value_name = "PATH")]
+    warm: Option<String>,
 }
 
 fn main() -> Result<()> {
@@ -65,6 +68,7 @@ fn main() -> Result<()> {
         duration: Duration::from_secs_f64(args.seconds),
         targets,
         record_each: args.each,
+        warm: args.warm,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
