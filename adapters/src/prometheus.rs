@@ -136,14 +136,11 @@ impl<'de> Deserialize<'de> for Labels {
                     m.next_value_seed(AppendStr(&mut labels.text))?;
                     labels.mark_end();
                 }
-                if !labels.is_sorted() {
-                    let pairs: Vec<(String, String)> = labels
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect();
-                    labels = Labels::from_pairs(pairs);
+                if labels.is_sorted() {
+                    Ok(labels)
+                } else {
+                    Ok(Labels::from_pairs(labels.iter()))
                 }
-                Ok(labels)
             }
         }
         d.deserialize_map(V)
