@@ -11,7 +11,7 @@ use adapters::engine::collect;
 use adapters::linkerd::Linkerd;
 use adapters::mesh::Mesh;
 use adapters::model::{Kind, StatsQuery, Target, UnixMillis};
-use adapters::prometheus::{decode_vector, Executor, QueryError, Vector};
+use adapters::prometheus::{decode_vector, Executor, QueryError, Vector, VectorStream};
 use apiservice::quantity::format_milli;
 use apiservice::render::render;
 use apiservice::request::{self, ApiRequest, WindowLimits};
@@ -146,6 +146,20 @@ fn decoding(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("buckets", items), &body, |b, body| {
             b.iter(|| decode_vector("http://p", 200, black_box(body)).unwrap())
         });
+        // as the server reads an answer: in the pieces it arrives in
+        g.bench_with_input(
+            BenchmarkId::new("buckets_streamed", items),
+            &body,
+            |b, body| {
+                b.iter(|| {
+                    let mut answer = VectorStream::new(body.len());
+                    for piece in black_box(body).chunks(4096) {
+                        answer.feed(piece);
+                    }
+                    answer.finish("http://p", 200).unwrap()
+                })
+            },
+        );
     }
     g.finish();
 }

@@ -2,6 +2,7 @@
 //! VictoriaMetrics): instant queries, decoded into compact [`Vector`]s, with
 //! timeouts and errors that say what to check.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -13,6 +14,9 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::model::UnixMillis;
+
+mod stream;
+pub use stream::VectorStream;
 
 /// The label set of one sample, sorted by name. Names and values share one buffer, so a
 /// decoded sample costs two allocations however many labels it has.
@@ -36,6 +40,25 @@ impl Labels {
             labels.text.push_str(k.as_ref());
             labels.mark_end();
             labels.text.push_str(v.as_ref());
+            labels.mark_end();
+        }
+        labels
+    }
+
+    /// Builds a label set from decoded pairs with one allocation for the text and one for
+    /// the ends (sorted here only if Prometheus did not send them in order).
+    fn from_decoded(pairs: &[(Cow<'_, str>, Cow<'_, str>)]) -> Self {
+        if !pairs.windows(2).all(|w| w[0].0 <= w[1].0) {
+            return Labels::from_pairs(pairs.iter().map(|(k, v)| (k, v)));
+        }
+        let mut labels = Labels {
+            text: String::with_capacity(pairs.iter().map(|(k, v)| k.len() + v.len()).sum()),
+            ends: Vec::with_capacity(2 * pairs.len()),
+        };
+        for (k, v) in pairs {
+            labels.text.push_str(k);
+            labels.mark_end();
+            labels.text.push_str(v);
             labels.mark_end();
         }
         labels
@@ -310,6 +333,9 @@ impl PrometheusConfig {
 #[derive(Debug, Clone)]
 pub struct PrometheusClient {
     base: String,
+    /// `…/api/v1/query` and `…/api/v1/query_range`, parsed once.
+    query_url: reqwest::Url,
+    range_url: reqwest::Url,
     http: reqwest::Client,
     cfg: PrometheusConfig,
 }
@@ -318,8 +344,10 @@ impl PrometheusClient {
     /// Builds a client; fails when the URL or a TLS/auth file is unusable.
     pub fn new(cfg: PrometheusConfig) -> Result<Self, String> {
         let base = cfg.url.trim_end_matches('/').to_string();
-        let parsed =
-            reqwest::Url::parse(&base).map_err(|e| format!("prometheus url {:?}: {e}", cfg.url))?;
+        let parse = |url: &str| {
+            reqwest::Url::parse(url).map_err(|e| format!("prometheus url {:?}: {e}", cfg.url))
+        };
+        let parsed = parse(&base)?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(format!(
                 "prometheus url {:?}: scheme must be http or https",
@@ -367,7 +395,13 @@ impl PrometheusClient {
         let http = builder
             .build()
             .map_err(|e| format!("prometheus client: {e}"))?;
-        Ok(PrometheusClient { base, http, cfg })
+        Ok(PrometheusClient {
+            query_url: parse(&format!("{base}/api/v1/query"))?,
+            range_url: parse(&format!("{base}/api/v1/query_range"))?,
+            base,
+            http,
+            cfg,
+        })
     }
 
     /// The base URL this client talks to.
@@ -381,14 +415,18 @@ impl PrometheusClient {
         let timeout = format!("{}ms", self.cfg.timeout.as_millis());
         let mut req = self
             .http
-            .post(format!("{}/api/v1/query", self.base))
+            .post(self.query_url.clone())
             .timeout(self.cfg.timeout)
             .form(&[("query", promql), ("time", &time), ("timeout", &timeout)]);
         req = self.authorize(req).await?;
-        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        let mut resp = req.send().await.map_err(|e| self.transport_error(e))?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| self.transport_error(e))?;
-        decode_vector(&self.base, status, &body)
+        // decode each piece while Prometheus is still writing the next
+        let mut answer = VectorStream::new(resp.content_length().unwrap_or(0) as usize);
+        while let Some(piece) = resp.chunk().await.map_err(|e| self.transport_error(e))? {
+            answer.feed(&piece);
+        }
+        answer.finish(&self.base, status)
     }
 
     /// Runs one range query: `promql` at every `step` from `start` to `end`.
@@ -404,7 +442,7 @@ impl PrometheusClient {
         let timeout = format!("{}ms", self.cfg.timeout.as_millis());
         let mut req = self
             .http
-            .post(format!("{}/api/v1/query_range", self.base))
+            .post(self.range_url.clone())
             .timeout(self.cfg.timeout)
             .form(&[
                 ("query", promql),
