@@ -60,7 +60,14 @@ pub struct VectorStream {
     pos: usize,
     state: State,
     samples: Vec<Sample>,
+    /// The body length at which to read on after a sample was cut off: once the unread
+    /// tail has doubled (or grown by [`RETRY_BYTES`]), so that tiny pieces cannot make a
+    /// long sample be re-read over and over.
+    retry_at: usize,
 }
+
+/// The least growth of the body before a cut-off sample is read again.
+const RETRY_BYTES: usize = 1024;
 
 impl VectorStream {
     /// A decoder for a body of about `size_hint` bytes (its `Content-Length`, or 0).
@@ -70,18 +77,22 @@ impl VectorStream {
             pos: 0,
             state: State::Prefix,
             samples: Vec::new(),
+            retry_at: 0,
         }
     }
 
     /// Takes the next piece of the body and decodes every sample it completes.
     pub fn feed(&mut self, chunk: &[u8]) {
         self.body.extend_from_slice(chunk);
-        self.advance();
+        if self.body.len() >= self.retry_at {
+            self.advance();
+        }
     }
 
     /// The answer, once the whole body is in; `url` and `status` (the HTTP status) are
     /// for errors, as in [`decode_vector`].
-    pub fn finish(self, url: &str, status: u16) -> Result<Vector, QueryError> {
+    pub fn finish(mut self, url: &str, status: u16) -> Result<Vector, QueryError> {
+        self.advance();
         if status == 200 && self.read_whole() {
             return Ok(Vector(self.samples));
         }
@@ -124,7 +135,11 @@ impl VectorStream {
                             self.pos = p.i;
                             self.state = State::Tail;
                         }
-                        Err(Stop::Incomplete) => return,
+                        Err(Stop::Incomplete) => {
+                            let unread = self.body.len() - self.pos;
+                            self.retry_at = self.body.len() + unread.max(RETRY_BYTES);
+                            return;
+                        }
                         Err(Stop::Unexpected) => {
                             self.samples = Vec::new();
                             self.state = State::Fallback;
@@ -317,7 +332,8 @@ mod tests {
     fn same_as_complete(body: &str, fast: bool) {
         let want = decode_vector("u", 200, body.as_bytes());
         for size in 1..=body.len() {
-            let s = fed(body.as_bytes(), size);
+            let mut s = fed(body.as_bytes(), size);
+            s.advance();
             assert_eq!(s.read_whole(), fast, "{body} in pieces of {size}");
             let got = s.finish("u", 200);
             match (&want, &got) {
@@ -356,10 +372,30 @@ mod tests {
         s.feed(&body.as_bytes()[..body.len() - 3]);
         assert_eq!(s.samples.len(), 1, "decoded before the body is complete");
         s.feed(&body.as_bytes()[body.len() - 3..]);
+        s.advance();
         assert!(s.read_whole());
         let v = s.finish("u", 200).unwrap();
         assert_eq!(v.0[0].labels.get("a"), Some("1"));
         assert_eq!(v.0[0].value, 2.5);
+    }
+
+    #[test]
+    fn a_long_sample_in_tiny_pieces_is_read_a_few_times_only() {
+        let long = "x".repeat(1 << 20);
+        let body = format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{"a":"{long}"}},"value":[1,"7"]}}]}}}}"#
+        );
+        let mut s = VectorStream::new(0);
+        let mut attempts = 0;
+        for byte in body.as_bytes().chunks(1) {
+            let before = s.retry_at;
+            s.feed(byte);
+            attempts += usize::from(s.retry_at != before);
+        }
+        assert!(attempts < 64, "{attempts} attempts for a 1 MiB sample");
+        let v = s.finish("u", 200).unwrap();
+        assert_eq!(v.0[0].labels.get("a").map(str::len), Some(1 << 20));
+        assert_eq!(v.0[0].value, 7.0);
     }
 
     #[test]
