@@ -20,6 +20,20 @@ pub struct ApiError {
     pub message: String,
     /// Seconds after which a retry may succeed (503s).
     pub retry_after: Option<i32>,
+    /// What the error is about, as kube-apiserver names it in `details` (403s).
+    pub subject: Option<Box<Subject>>,
+}
+
+/// The object an error is about: `details.group`, `details.kind` (the resource, as
+/// kube-apiserver writes it for a 403) and `details.name`; all empty for a path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subject {
+    /// API group (`""` for the core group).
+    pub group: String,
+    /// The resource (`trafficmetrics`, `pods`, ...).
+    pub kind: String,
+    /// The object's name, if the request named one.
+    pub name: String,
 }
 
 impl ApiError {
@@ -29,6 +43,7 @@ impl ApiError {
             reason,
             message: message.into(),
             retry_after: None,
+            subject: None,
         }
     }
 
@@ -42,9 +57,12 @@ impl ApiError {
         Self::new(401, "Unauthorized", message)
     }
 
-    /// 403 Forbidden.
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(403, "Forbidden", message)
+    /// 403 Forbidden about `subject` (its `details`, as kube-apiserver sends them).
+    pub fn forbidden(message: impl Into<String>, subject: Subject) -> Self {
+        ApiError {
+            subject: Some(Box::new(subject)),
+            ..Self::new(403, "Forbidden", message)
+        }
     }
 
     /// 404 NotFound.
@@ -86,9 +104,16 @@ impl ApiError {
     pub fn to_status(&self) -> Status {
         Status {
             code: Some(i32::from(self.code)),
-            details: self.retry_after.map(|s| StatusDetails {
-                retry_after_seconds: Some(s),
-                ..Default::default()
+            details: (self.retry_after.is_some() || self.subject.is_some()).then(|| {
+                let subject = self.subject.as_deref().cloned().unwrap_or_default();
+                let given = |v: String| (!v.is_empty()).then_some(v);
+                StatusDetails {
+                    retry_after_seconds: self.retry_after,
+                    group: given(subject.group),
+                    kind: given(subject.kind),
+                    name: given(subject.name),
+                    ..Default::default()
+                }
             }),
             message: Some(self.message.clone()),
             metadata: ListMeta::default(),

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apiservice::status::ApiError;
+use apiservice::status::{ApiError, Subject};
 use k8s_openapi::api::authorization::v1::{
     NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
@@ -160,6 +160,7 @@ pub fn spec(user: &UserInfo, attrs: &Attributes) -> SubjectAccessReviewSpec {
 /// `forbidden: User "<u>" cannot <verb> path "<path>"`, then `: <reason>`.
 pub fn forbidden(user: &UserInfo, attrs: &Attributes, reason: &str) -> ApiError {
     let u = &user.name;
+    let mut subject = Subject::default();
     let (what, prefix) = match attrs {
         Attributes::NonResource { path, verb } => (
             format!("User {u:?} cannot {verb} path {path:?}"),
@@ -184,6 +185,11 @@ pub fn forbidden(user: &UserInfo, attrs: &Attributes, reason: &str) -> ApiError 
             } else {
                 format!("{}.{}", r.resource, r.group)
             };
+            subject = Subject {
+                group: r.group.clone(),
+                kind: r.resource.clone(),
+                name: r.name.clone(),
+            };
             let prefix = match (qualified.is_empty(), r.name.is_empty()) {
                 (true, _) => "forbidden".to_string(),
                 (false, true) => format!("{qualified} is forbidden"),
@@ -201,7 +207,7 @@ pub fn forbidden(user: &UserInfo, attrs: &Attributes, reason: &str) -> ApiError 
     } else {
         format!("{prefix}: {what}: {reason}")
     };
-    ApiError::forbidden(message)
+    ApiError::forbidden(message, subject)
 }
 
 #[cfg(test)]
@@ -285,5 +291,19 @@ mod tests {
             e.message,
             "forbidden: User \"alice\" cannot get path \"/apis\": RBAC: not allowed"
         );
+        // details name the object as kube-apiserver's do (empty for a path)
+        let details = |path: &str| {
+            let status = forbidden(&alice(), &attrs(path), "").to_status();
+            serde_json::to_value(status).unwrap()["details"].clone()
+        };
+        assert_eq!(
+            details(&format!("{base}/namespaces/default/deployments/web/edges")),
+            serde_json::json!({"group": "metrics.smi-spec.io", "kind": "deployments", "name": "web"})
+        );
+        assert_eq!(
+            details(&format!("{base}/namespaces/default/trafficmetrics")),
+            serde_json::json!({"group": "metrics.smi-spec.io", "kind": "trafficmetrics"})
+        );
+        assert_eq!(details("/apis"), serde_json::json!({}));
     }
 }

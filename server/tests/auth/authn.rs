@@ -62,6 +62,11 @@ async fn front_proxy_identity_is_authorized_per_access_review() {
         "deployments.metrics.smi-spec.io is forbidden: User \"bob\" cannot list resource \"deployments\" \
          in API group \"metrics.smi-spec.io\" in the namespace \"shop\": bob is on leave"
     );
+    assert_eq!(
+        body["details"],
+        json!({"group": "metrics.smi-spec.io", "kind": "deployments"}),
+        "details name the resource, as kube-apiserver's do"
+    );
 
     // the front proxy's certificate alone, without a user header, is nobody
     let (code, body) = get(fp.get(&url)).await;
