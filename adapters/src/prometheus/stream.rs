@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use super::{decode_vector, parse_value, Labels, QueryError, Sample, Vector};
 
-/// How every successful vector answer of Prometheus begins.
+/// How Prometheus begins every successful vector answer.
 const PREFIX: &[u8] = br#"{"status":"success","data":{"resultType":"vector","result":["#;
 
 /// Why the fast path stopped.
@@ -27,10 +27,10 @@ enum Stop {
 
 type Step<T> = Result<T, Stop>;
 
-/// Where a JSON string lies in the body (between its quotes), and whether it has escapes.
 /// A label name and value: borrowed from the body unless they had escapes.
 type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
 
+/// Where a JSON string lies in the body (between its quotes), and whether it has escapes.
 #[derive(Debug, Clone, Copy)]
 struct Span {
     start: usize,
