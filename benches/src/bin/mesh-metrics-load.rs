@@ -1,7 +1,8 @@
 //! `mesh-metrics-load`: a bounded HTTPS load generator. Sends GETs from a targets file over a
 //! fixed set of keep-alive connections (HTTP/1.1, or h2 with `--h2`) in a closed loop until
 //! `--requests` were sent or `--duration` passed, then prints a JSON report (throughput and
-//! latency percentiles) on stdout. Only loopback addresses are accepted.
+//! latency percentiles) on stdout. Only loopback addresses are accepted. With
+//! `--concurrency 1` it runs on one thread (the runner's own Prometheus client does too).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -70,9 +71,15 @@ fn main() -> Result<()> {
         record_each: args.each,
         warm: args.warm,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    // One request in flight needs no second thread: a sequential run is timed by a
+    // single-threaded client, as the runner's floor queries to Prometheus are, so that
+    // hand-offs between worker threads in the client count against neither side.
+    let mut builder = if args.concurrency == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = builder.enable_all().build()?;
     let report = runtime.block_on(load::run(plan))?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
