@@ -196,7 +196,9 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// A JSON string (its span: the text is checked once per sample).
+    /// A JSON string (its span: the text is checked once per sample). Inlined: returned
+    /// through memory, the span costs more to copy out than to find.
+    #[inline(always)]
     fn string(&mut self) -> Step<Span> {
         self.expect(b'"')?;
         let start = self.i;
@@ -286,27 +288,31 @@ impl<'a> Parser<'a> {
         self.expect(b'}')?;
         // the whole sample is in: check its text once, then take the strings from it
         let text = std::str::from_utf8(&self.b[start..self.i]).map_err(|_| Stop::Unexpected)?;
-        let string = |s: Span| -> Step<Cow<'a, str>> {
-            if s.escaped {
-                // rare: let serde_json apply the escapes (the quotes included)
-                let quoted = text.get(s.start - start - 1..s.end - start + 1);
-                serde_json::from_str(quoted.ok_or(Stop::Unexpected)?)
-                    .map(Cow::Owned)
-                    .map_err(|_| Stop::Unexpected)
-            } else {
-                let raw = text.get(s.start - start..s.end - start);
-                raw.map(Cow::Borrowed).ok_or(Stop::Unexpected)
-            }
-        };
-        let value = parse_value(&string(value)?).ok_or(Stop::Unexpected)?;
+        let value = parse_value(&unquote(text, start, value)?).ok_or(Stop::Unexpected)?;
         pairs.clear();
         for kv in spans.chunks_exact(2) {
-            pairs.push((string(kv[0])?, string(kv[1])?));
+            pairs.push((unquote(text, start, kv[0])?, unquote(text, start, kv[1])?));
         }
         Ok(Some(Sample {
             labels: Labels::from_decoded(pairs),
             value,
         }))
+    }
+}
+
+/// The string at `s` in `text`, a sample's text that begins at body offset `start`:
+/// borrowed unless it has escapes. Inlined for the reason [`Parser::string`] is.
+#[inline(always)]
+fn unquote(text: &str, start: usize, s: Span) -> Step<Cow<'_, str>> {
+    if s.escaped {
+        // rare: let serde_json apply the escapes (the quotes included)
+        let quoted = text.get(s.start - start - 1..s.end - start + 1);
+        serde_json::from_str(quoted.ok_or(Stop::Unexpected)?)
+            .map(Cow::Owned)
+            .map_err(|_| Stop::Unexpected)
+    } else {
+        let raw = text.get(s.start - start..s.end - start);
+        raw.map(Cow::Borrowed).ok_or(Stop::Unexpected)
     }
 }
 

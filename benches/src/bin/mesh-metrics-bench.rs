@@ -111,7 +111,7 @@ fn main() -> Result<()> {
                 server_bin,
                 load_bin,
                 self_bin: std::env::current_exe()?,
-                miss_samples: if quick { 30 } else { 100 },
+                miss_samples: if quick { 30 } else { 300 },
                 miss_budget: Duration::from_secs(if quick { 15 } else { 45 }),
                 hit_secs: if quick { 3.0 } else { 5.0 },
                 pollers_secs: if quick { 12.0 } else { 25.0 },
