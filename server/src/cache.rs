@@ -4,7 +4,8 @@
 //! into one Prometheus request; errors are not cached. Memory is bounded by a
 //! byte budget (entries weighed by their decoded size): half of the budget a backend is
 //! given holds its Prometheus results, the other half is lent to the response cache
-//! ([`crate::response_cache`], see [`CachedExecutor::response_share`]).
+//! ([`crate::response_cache`], see [`CachedExecutor::response_share`]). Evicted results are
+//! freed off the request path ([`crate::reclaim`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -47,6 +48,7 @@ impl<E: Executor + 'static> CachedExecutor<E> {
                     u32::try_from(k.0.len() + v.approx_bytes()).unwrap_or(u32::MAX)
                 })
                 .time_to_live(ttl)
+                .eviction_listener(crate::reclaim::listener())
                 .build()
         });
         CachedExecutor {

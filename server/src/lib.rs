@@ -25,6 +25,7 @@ pub mod custom;
 pub mod listener;
 pub mod pods;
 pub mod promapi;
+pub mod reclaim;
 pub mod reload;
 pub mod response_cache;
 pub mod tls;
