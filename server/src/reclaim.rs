@@ -68,6 +68,17 @@ mod tests {
         }
     }
 
+    /// The thread that freed the traced value, waiting up to 2 s for it.
+    fn freed_by(seen: &Mutex<Option<String>>) -> Option<String> {
+        for _ in 0..200 {
+            if let Some(name) = seen.lock().unwrap().clone() {
+                return Some(name);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
     #[test]
     fn evicted_values_are_freed_on_the_reclaim_thread() {
         let seen = Arc::new(Mutex::new(None));
@@ -76,16 +87,7 @@ mod tests {
         // as moka does: the listener gets a clone, the cache drops its own right after
         listen(Arc::new(1), value.clone(), RemovalCause::Expired);
         drop(value);
-        for _ in 0..200 {
-            if seen.lock().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert_eq!(
-            seen.lock().unwrap().as_deref(),
-            Some("mesh-metrics-reclaim")
-        );
+        assert_eq!(freed_by(&seen).as_deref(), Some("mesh-metrics-reclaim"));
     }
 
     #[test]
@@ -94,15 +96,6 @@ mod tests {
         let listen = listener::<u32, Traced>();
         listen(Arc::new(2), Traced(seen.clone()), RemovalCause::Size);
         drop(listen);
-        for _ in 0..200 {
-            if seen.lock().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert_eq!(
-            seen.lock().unwrap().as_deref(),
-            Some("mesh-metrics-reclaim")
-        );
+        assert_eq!(freed_by(&seen).as_deref(), Some("mesh-metrics-reclaim"));
     }
 }
