@@ -46,6 +46,7 @@ mod cilium;
 mod consul;
 mod demo;
 mod emit;
+mod exit_guard;
 mod istio;
 mod kuma;
 mod linkerd;

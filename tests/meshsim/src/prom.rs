@@ -2,7 +2,8 @@
 //!
 //! The dataset is written to a temporary directory, turned into TSDB blocks with
 //! `promtool tsdb create-blocks-from openmetrics`, and served by `prometheus` with an empty scrape
-//! configuration. The process is killed and the directory removed on drop.
+//! configuration. The process is killed and the directory removed on drop, or when the test
+//! process exits (servers shared through statics are never dropped).
 //!
 //! [`PromServer::replica`] serves a copy of a server's blocks from a second Prometheus behind a
 //! `--web.config.file` ([`WebConfig`]: TLS, client certificates, basic auth), without backfilling
@@ -178,6 +179,7 @@ impl PromServer {
 
 impl Drop for PromServer {
     fn drop(&mut self) {
+        crate::exit_guard::forget(self.child.id());
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -249,6 +251,7 @@ impl Tools {
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", prometheus.display()))?;
+        crate::exit_guard::register(child.id(), dir.path().to_path_buf());
         let mut server = PromServer {
             child,
             addr,
