@@ -4,7 +4,8 @@
 //! * [`prom`]: a real Prometheus on loopback holding them.
 //! * [`plans`]: the PromQL of mesh-metrics' plan and of the reference implementation's.
 //! * [`load`]: the load generator's engine (the `mesh-metrics-load` binary).
-//! * [`ceiling`]: the trivial handler the hit path is compared with.
+//! * [`ceiling`]: the trivial handler the hit path is compared with; [`proxy`]: the
+//!   zero-work server the miss path is compared with.
 //! * [`runner`]: one benchmark run, scale by scale; [`report`]: its tables.
 //! * [`stats`], [`procstat`]: latency percentiles, CPU time and memory of processes.
 
@@ -14,6 +15,7 @@ pub mod load;
 pub mod plans;
 pub mod procstat;
 pub mod prom;
+pub mod proxy;
 pub mod report;
 pub mod runner;
 pub mod stats;

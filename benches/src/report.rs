@@ -125,6 +125,9 @@ pub struct Miss {
     pub reference_queries: usize,
     /// mesh-metrics, end to end over HTTPS (each request a distinct window: a miss).
     pub server: Summary,
+    /// The zero-work proxy ([`crate::proxy`]): the same HTTPS hop and plan, no server
+    /// work; the least any server sending this plan could take.
+    pub proxy: Summary,
     /// The floor: mesh-metrics' own queries sent straight to Prometheus at once, as the server
     /// sends them; the slowest answer.
     pub floor: Summary,
@@ -141,6 +144,14 @@ impl Miss {
         (
             ratio(self.server.p50, self.floor.p50),
             ratio(self.server.p99, self.floor.p99),
+        )
+    }
+
+    /// (p50, p99) of the zero-work proxy / floor: what the second HTTPS hop alone costs.
+    pub fn proxy_ratio(&self) -> (f64, f64) {
+        (
+            ratio(self.proxy.p50, self.floor.p50),
+            ratio(self.proxy.p99, self.floor.p99),
         )
     }
 
@@ -289,15 +300,16 @@ impl Report {
         );
 
         s.push_str("### Cache miss (ms)\n\n");
-        s.push_str("| workloads / edges | question | n | mesh-metrics p50 / p99 | floor p50 / p99 | ×floor p50 / p99 (≤ 1.2) | plain queries p50 / p99 | reference p50 / p99 | ×reference p50 / p99 (≤ 0.35) |\n");
-        s.push_str("|---|---|---|---|---|---|---|---|---|\n");
+        s.push_str("| workloads / edges | question | n | mesh-metrics p50 / p99 | floor p50 / p99 | ×floor p50 / p99 (≤ 1.2) | zero-work proxy p50 / p99 (×floor) | plain queries p50 / p99 | reference p50 / p99 | ×reference p50 / p99 (≤ 0.35) |\n");
+        s.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
         for sc in &self.scales {
             for mi in &sc.misses {
                 let (f50, f99) = mi.floor_ratio();
+                let (p50, p99) = mi.proxy_ratio();
                 let (r50, r99) = mi.reference_ratio();
                 let _ = writeln!(
                     s,
-                    "| {} / {} | {} ({} vs {} queries) | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} / {:.2} {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} / {:.2} {} |",
+                    "| {} / {} | {} ({} vs {} queries) | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} / {:.2} {} | {:.1} / {:.1} ({:.2} / {:.2}) | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} / {:.2} {} |",
                     sc.workloads,
                     sc.edges,
                     mi.question,
@@ -311,6 +323,10 @@ impl Report {
                     f50,
                     f99,
                     verdict(f50 <= targets::MISS_VS_FLOOR && f99 <= targets::MISS_VS_FLOOR),
+                    mi.proxy.p50,
+                    mi.proxy.p99,
+                    p50,
+                    p99,
                     mi.plain.p50,
                     mi.plain.p99,
                     mi.reference.p50,
@@ -459,6 +475,19 @@ impl Report {
                 verdict(v <= targets::MISS_VS_FLOOR)
             );
         }
+        let proxy: Vec<f64> = misses
+            .iter()
+            .map(|(_, m)| m.proxy_ratio().0)
+            .filter(|r| r.is_finite())
+            .collect();
+        if !proxy.is_empty() {
+            let lo = proxy.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = proxy.iter().copied().fold(0.0, f64::max);
+            let _ = writeln!(
+                s,
+                "  - for scale, the zero-work proxy (the same plan and HTTPS hop, no server work): {lo:.2}–{hi:.2} × floor at p50"
+            );
+        }
         if let Some((v, at)) = worst(&Miss::reference_ratio) {
             let _ = writeln!(
                 s,
@@ -597,6 +626,12 @@ mod tests {
                 p99: 11.0,
                 ..Summary::default()
             },
+            proxy: Summary {
+                n: 3,
+                p50: 9.9,
+                p99: 11.0,
+                ..Summary::default()
+            },
             reference: Summary {
                 n: 3,
                 p50: 20.0,
@@ -633,6 +668,8 @@ mod tests {
         let md = r.markdown();
         assert!(md.contains("| 10 / 20 | namespace list"), "{md}");
         assert!(md.contains("1.11 / 1.09 **pass**"), "{md}");
+        assert!(md.contains("| 9.9 / 11.0 (1.10 / 1.00) |"), "{md}");
+        assert!(md.contains("zero-work proxy"), "{md}");
         assert!(md.contains("0.50 / 0.40 **FAIL**"), "{md}");
         assert!(
             md.contains("| namespace list (120 s cache period) |"),

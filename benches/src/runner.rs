@@ -95,7 +95,7 @@ impl Drop for Proc {
     }
 }
 
-/// TLS files shared by the server, the ceiling and the load generator.
+/// TLS files shared by the server, the ceiling, the proxy and the load generator.
 struct Certs {
     cert: PathBuf,
     key: PathBuf,
@@ -276,11 +276,50 @@ fn run_load(
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
-/// The four sides of a cache-miss comparison.
+/// Times one request per window `ws` of question `q` on the HTTPS server at `addr`
+/// (each a cache miss on mesh-metrics), one after another on one warmed connection.
+fn timed_misses(
+    cfg: &Config,
+    certs: &Certs,
+    addr: SocketAddr,
+    q: &Question,
+    ws: &[u64],
+) -> Result<load::Report> {
+    let targets: Vec<Target> = ws
+        .iter()
+        .map(|w| Target {
+            path: format!("{}?t={w}s", q.path()),
+            accept: None,
+        })
+        .collect();
+    let rep = run_load(
+        cfg,
+        certs,
+        addr,
+        &targets,
+        &LoadOpts {
+            h2: false,
+            connections: 1,
+            concurrency: 1,
+            requests: targets.len() as u64,
+            seconds: 3.0 * cfg.miss_budget.as_secs_f64(),
+            each: true,
+            warm: true,
+        },
+    )?;
+    if rep.errors > 0 || rep.each_ms.len() != ws.len() {
+        bail!("cache-miss run on {addr} failed: {:?}", rep.first_error);
+    }
+    Ok(rep)
+}
+
+/// The five sides of a cache-miss comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
     /// mesh-metrics, end to end.
     Server,
+    /// The zero-work proxy: the same HTTPS hop and plan, no server work.
+    Proxy,
     /// Its own plan, straight to Prometheus, all at once.
     Floor,
     /// The plainest queries, one after another.
@@ -291,18 +330,19 @@ enum Side {
 
 impl Side {
     /// The order of the sides in chunk `round`: the reference plan first, then the other
-    /// three in turn, so each of them runs right after the reference plan's heavy queries
-    /// in one chunk of three. Whichever side does finds Prometheus still busy with them: a
+    /// four in turn, so each of them runs right after the reference plan's heavy queries
+    /// in one chunk of four. Whichever side does finds Prometheus still busy with them: a
     /// fixed order that put the server there every time cost it 0.1-0.15 of its floor at
     /// 5,000 workloads in paired probes.
-    fn order(round: usize) -> [Side; 4] {
-        let light = [Side::Server, Side::Floor, Side::Plain];
+    fn order(round: usize) -> [Side; 5] {
+        let light = [Side::Server, Side::Proxy, Side::Floor, Side::Plain];
         let r = round % light.len();
         [
             Side::Reference,
             light[r],
             light[(r + 1) % light.len()],
             light[(r + 2) % light.len()],
+            light[(r + 3) % light.len()],
         ]
     }
 }
@@ -321,8 +361,38 @@ struct LoadOpts {
 
 /// The trivial handler, as its own process (this binary's `ceiling` subcommand).
 fn start_ceiling(cfg: &Config, certs: &Certs, body: &Path) -> Result<(Proc, SocketAddr)> {
-    let mut child = Command::new(&cfg.self_bin)
-        .arg("ceiling")
+    let mut cmd = Command::new(&cfg.self_bin);
+    cmd.arg("ceiling");
+    start_helper(cmd, certs, body)
+}
+
+/// The zero-work proxy in front of `prometheus`, as its own process (this binary's
+/// `proxy` subcommand), with the server's settings.
+fn start_proxy(
+    cfg: &Config,
+    certs: &Certs,
+    body: &Path,
+    prometheus: &str,
+) -> Result<(Proc, SocketAddr)> {
+    let mut cmd = Command::new(&cfg.self_bin);
+    cmd.arg("proxy")
+        .args(["--prometheus-url", prometheus])
+        .args(["--default-window-secs", &WINDOW_SECS.to_string()])
+        .args([
+            "--evaluation-interval-secs",
+            &EVALUATION_INTERVAL_SECS.to_string(),
+        ])
+        .args([
+            "--prometheus-timeout-secs",
+            &PROMETHEUS_TIMEOUT_SECS.to_string(),
+        ]);
+    start_helper(cmd, certs, body)
+}
+
+/// Starts `cmd` (a subcommand of this binary serving `body` with the bench certificate)
+/// and reads the address it listens on.
+fn start_helper(mut cmd: Command, certs: &Certs, body: &Path) -> Result<(Proc, SocketAddr)> {
+    let mut child = cmd
         .arg("--cert")
         .arg(&certs.cert)
         .arg("--key")
@@ -340,7 +410,7 @@ fn start_ceiling(cfg: &Config, certs: &Certs, body: &Path) -> Result<(Proc, Sock
     let addr = line
         .trim()
         .strip_prefix("listening on ")
-        .ok_or_else(|| anyhow!("ceiling said {line:?}"))?
+        .ok_or_else(|| anyhow!("{:?} said {line:?}", cmd.get_args().next()))?
         .parse()?;
     Ok((proc, addr))
 }
@@ -563,15 +633,17 @@ async fn run_scale(
     let (namespace, name) = scenario.workload_names()[0].clone();
     let questions = [Question::NamespaceList, Question::Edges { namespace, name }];
 
-    // warm Prometheus' page cache and the connections
+    // warm Prometheus' page cache and the connections; keep each answer for the proxy
+    let mut answers = Vec::new();
     for q in &questions {
         let w = Duration::from_secs(WINDOW_SECS - 60);
         for promql in q.ours(w).into_iter().chain(q.plain(w)) {
             prometheus.query(&promql, evaluation_time()).await?;
         }
-        server
+        let (_, body) = server
             .get(&format!("{}?t={}s", q.path(), WINDOW_SECS - 60))
             .await?;
+        answers.push(body);
         requests += 1;
     }
 
@@ -582,10 +654,15 @@ async fn run_scale(
         let windows: Vec<u64> = (0..cfg.miss_samples as u64)
             .map(|i| WINDOW_SECS + 1 + qi as u64 * 500 + i)
             .collect();
-        // the four sides take turns in small chunks, so that noise from the rest of the
+        // the zero-work proxy answers with the server's answer to this question
+        let body_file = dir.join("proxy-body.json");
+        std::fs::write(&body_file, &answers[qi])?;
+        let (_proxy, proxy_addr) = start_proxy(cfg, certs, &body_file, &prometheus.url())?;
+        // the five sides take turns in small chunks, so that noise from the rest of the
         // machine falls on all of them alike, in an order that changes from chunk to chunk
         // (see `Side::order`)
         let mut server_ms = Vec::new();
+        let mut proxy_ms = Vec::new();
         let mut floor = Vec::new();
         let mut plain = Vec::new();
         let mut reference = Vec::new();
@@ -602,37 +679,17 @@ async fn run_scale(
             for side in Side::order(round) {
                 match side {
                     Side::Server => {
-                        let targets: Vec<Target> = ws
-                            .iter()
-                            .map(|w| Target {
-                                path: format!("{}?t={w}s", q.path()),
-                                accept: None,
-                            })
-                            .collect();
-                        let rep = run_load(
-                            cfg,
-                            certs,
-                            server.addr,
-                            &targets,
-                            &LoadOpts {
-                                h2: false,
-                                connections: 1,
-                                concurrency: 1,
-                                requests: targets.len() as u64,
-                                seconds: 3.0 * cfg.miss_budget.as_secs_f64(),
-                                each: true,
-                                warm: true,
-                            },
-                        )?;
+                        let rep = timed_misses(cfg, certs, server.addr, q, ws)?;
                         requests += rep.requests;
-                        if rep.errors > 0 || rep.each_ms.len() != ws.len() {
-                            bail!("cache-miss run failed: {:?}", rep.first_error);
-                        }
                         body_bytes = rep.body_bytes / rep.requests.max(1);
                         if rep.latency_ms.mean > 500.0 {
                             chunk = 1;
                         }
                         server_ms.extend(&rep.each_ms);
+                    }
+                    Side::Proxy => {
+                        let rep = timed_misses(cfg, certs, proxy_addr, q, ws)?;
+                        proxy_ms.extend(&rep.each_ms);
                     }
                     Side::Floor => {
                         for &w in ws {
@@ -666,6 +723,7 @@ async fn run_scale(
             queries: q.ours(Duration::from_secs(WINDOW_SECS)).len(),
             reference_queries: q.reference(Duration::from_secs(WINDOW_SECS)).len(),
             server: Summary::of(&server_ms),
+            proxy: Summary::of(&proxy_ms),
             floor: Summary::of(&floor),
             plain: Summary::of(&plain),
             reference: Summary::of(&reference),
@@ -955,21 +1013,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_light_side_follows_the_reference_plan_once_in_three_chunks() {
+    fn every_light_side_follows_the_reference_plan_once_in_four_chunks() {
         let mut after_reference = Vec::new();
-        for round in 0..3 {
+        for round in 0..4 {
             let order = Side::order(round);
             assert_eq!(order[0], Side::Reference);
             let mut sides = order.to_vec();
             sides.sort_by_key(|s| *s as u8);
             assert_eq!(
                 sides,
-                [Side::Server, Side::Floor, Side::Plain, Side::Reference],
+                [
+                    Side::Server,
+                    Side::Proxy,
+                    Side::Floor,
+                    Side::Plain,
+                    Side::Reference
+                ],
                 "each side once per chunk"
             );
             after_reference.push(order[1]);
         }
         after_reference.sort_by_key(|s| *s as u8);
-        assert_eq!(after_reference, [Side::Server, Side::Floor, Side::Plain]);
+        assert_eq!(
+            after_reference,
+            [Side::Server, Side::Proxy, Side::Floor, Side::Plain]
+        );
     }
 }

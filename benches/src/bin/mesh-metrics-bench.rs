@@ -3,14 +3,15 @@
 //! `run` generates each scale's dataset, loads it into a real Prometheus, starts the release
 //! server, measures it with `mesh-metrics-load`, and writes `report.json` and `report.md`.
 //! `ceiling` serves one fixed body over the server's HTTPS stack (the trivial handler the
-//! hit path is compared with).
+//! hit path is compared with); `proxy` sends each request's plan to Prometheus and answers
+//! a fixed body (the zero-work server the miss path is compared with).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use mesh_metrics_bench::{ceiling, runner};
+use mesh_metrics_bench::{ceiling, proxy, runner};
 
 /// The mesh-metrics benchmark runner.
 #[derive(Parser)]
@@ -58,6 +59,31 @@ enum Cmd {
         #[arg(long)]
         body: PathBuf,
     },
+    /// Serves the zero-work proxy on 127.0.0.1 with the server's TLS stack until killed:
+    /// every request's plan goes to --prometheus-url, the answer is --body.
+    Proxy {
+        /// PEM certificate.
+        #[arg(long)]
+        cert: PathBuf,
+        /// PEM private key.
+        #[arg(long)]
+        key: PathBuf,
+        /// The body of every answer.
+        #[arg(long)]
+        body: PathBuf,
+        /// Prometheus' base URL.
+        #[arg(long)]
+        prometheus_url: String,
+        /// As the server's --default-window, in seconds.
+        #[arg(long)]
+        default_window_secs: u64,
+        /// As the server's --evaluation-interval, in seconds.
+        #[arg(long)]
+        evaluation_interval_secs: u64,
+        /// As the server's --prometheus-timeout, in seconds.
+        #[arg(long)]
+        prometheus_timeout_secs: u64,
+    },
 }
 
 /// Parses `1000x5000`.
@@ -80,6 +106,27 @@ fn main() -> Result<()> {
                 .enable_all()
                 .build()?
                 .block_on(ceiling::serve(&cert, &key, body, 0))
+        }
+        Cmd::Proxy {
+            cert,
+            key,
+            body,
+            prometheus_url,
+            default_window_secs,
+            evaluation_interval_secs,
+            prometheus_timeout_secs,
+        } => {
+            let body = bytes::Bytes::from(std::fs::read(&body)?);
+            let to = proxy::ProxyTo {
+                prometheus: prometheus_url,
+                default_window: Duration::from_secs(default_window_secs),
+                evaluation_interval: Duration::from_secs(evaluation_interval_secs),
+                timeout: Duration::from_secs(prometheus_timeout_secs),
+            };
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(proxy::serve(&cert, &key, body, to))
         }
         Cmd::Run {
             quick,
