@@ -110,11 +110,16 @@ fn text(status: StatusCode, msg: String) -> Response {
     resp
 }
 
-/// Serves the proxy on `127.0.0.1` (any free port) until the process is killed; prints
-/// `listening on ADDR` once bound. Requests are planned with `default_window` when they
-/// carry no `t`, at evaluation times aligned to `evaluation_interval`, with the server's
-/// Prometheus `timeout`, like the server's.
-pub async fn serve(cert: &Path, key: &Path, body: Bytes, upstream: ProxyTo) -> Result<()> {
+/// Serves the proxy on `listener` until the process is killed. Requests are planned
+/// with the server's `--default-window` when they carry no `t`, at evaluation times
+/// aligned to its `--evaluation-interval`, with its Prometheus `timeout` (`upstream`).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    cert: &Path,
+    key: &Path,
+    body: Bytes,
+    upstream: ProxyTo,
+) -> Result<()> {
     let serving = tls::ServingCert::new(tls::load(cert, key).map_err(|e| anyhow!(e))?)
         .map_err(|e| anyhow!(e))?;
     let config = tls::server_config(serving, None).map_err(|e| anyhow!(e))?;
@@ -146,8 +151,6 @@ pub async fn serve(cert: &Path, key: &Path, body: Bytes, upstream: ProxyTo) -> R
             upstream.answer(&target).await
         }
     });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-    println!("listening on {}", listener.local_addr()?);
     let (_tx, rx) = tokio::sync::watch::channel(false);
     listener::serve(listener, config, app, rx, Duration::from_secs(1)).await;
     Ok(())

@@ -126,7 +126,11 @@ fn main() -> Result<()> {
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
-                .block_on(proxy::serve(&cert, &key, body, to))
+                .block_on(async {
+                    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+                    println!("listening on {}", listener.local_addr()?);
+                    proxy::serve(listener, &cert, &key, body, to).await
+                })
         }
         Cmd::Run {
             quick,
