@@ -410,7 +410,10 @@ fn start_helper(mut cmd: Command, certs: &Certs, body: &Path) -> Result<(Proc, S
     let addr = line
         .trim()
         .strip_prefix("listening on ")
-        .ok_or_else(|| anyhow!("{:?} said {line:?}", cmd.get_args().next()))?
+        .ok_or_else(|| {
+            let what = cmd.get_args().next().unwrap_or_default().to_string_lossy();
+            anyhow!("the {what} process said {line:?}")
+        })?
         .parse()?;
     Ok((proc, addr))
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use mesh_metrics_bench::{ceiling, proxy, runner};
 
 /// The mesh-metrics benchmark runner.
@@ -49,28 +49,14 @@ enum Cmd {
     },
     /// Serves --body on 127.0.0.1 with the server's TLS stack until killed.
     Ceiling {
-        /// PEM certificate.
-        #[arg(long)]
-        cert: PathBuf,
-        /// PEM private key.
-        #[arg(long)]
-        key: PathBuf,
-        /// The body of every answer.
-        #[arg(long)]
-        body: PathBuf,
+        #[command(flatten)]
+        serving: Serving,
     },
     /// Serves the zero-work proxy on 127.0.0.1 with the server's TLS stack until killed:
     /// every request's plan goes to --prometheus-url, the answer is --body.
     Proxy {
-        /// PEM certificate.
-        #[arg(long)]
-        cert: PathBuf,
-        /// PEM private key.
-        #[arg(long)]
-        key: PathBuf,
-        /// The body of every answer.
-        #[arg(long)]
-        body: PathBuf,
+        #[command(flatten)]
+        serving: Serving,
         /// Prometheus' base URL.
         #[arg(long)]
         prometheus_url: String,
@@ -84,6 +70,20 @@ enum Cmd {
         #[arg(long)]
         prometheus_timeout_secs: u64,
     },
+}
+
+/// What the ceiling and the proxy serve with.
+#[derive(Args)]
+struct Serving {
+    /// PEM certificate.
+    #[arg(long)]
+    cert: PathBuf,
+    /// PEM private key.
+    #[arg(long)]
+    key: PathBuf,
+    /// The body of every answer.
+    #[arg(long)]
+    body: PathBuf,
 }
 
 /// Parses `1000x5000`.
@@ -100,7 +100,9 @@ fn parse_scale(s: &str) -> Result<(usize, usize)> {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Cmd::Ceiling { cert, key, body } => {
+        Cmd::Ceiling {
+            serving: Serving { cert, key, body },
+        } => {
             let body = bytes::Bytes::from(std::fs::read(&body)?);
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -108,9 +110,7 @@ fn main() -> Result<()> {
                 .block_on(ceiling::serve(&cert, &key, body, 0))
         }
         Cmd::Proxy {
-            cert,
-            key,
-            body,
+            serving: Serving { cert, key, body },
             prometheus_url,
             default_window_secs,
             evaluation_interval_secs,
