@@ -5,12 +5,13 @@
 //! * [`plans`]: the PromQL of mesh-metrics' plan and of the reference implementation's.
 //! * [`load`]: the load generator's engine (the `mesh-metrics-load` binary).
 //! * [`ceiling`]: the trivial handler the hit path is compared with; [`proxy`]: the
-//!   zero-work server the miss path is compared with.
+//!   zero-work server the miss path is compared with; both serve through [`https`].
 //! * [`runner`]: one benchmark run, scale by scale; [`report`]: its tables.
 //! * [`stats`], [`procstat`]: latency percentiles, CPU time and memory of processes.
 
 pub mod ceiling;
 pub mod dataset;
+pub mod https;
 pub mod load;
 pub mod plans;
 pub mod procstat;

@@ -1,5 +1,5 @@
 //! The least a server can do for a cache miss: a *zero-work proxy* on the server's HTTPS
-//! stack (`mesh_metrics::listener` with `mesh_metrics::tls`, as the ceiling) that sends the
+//! stack ([`crate::https`], as the ceiling) that sends the
 //! PromQL mesh-metrics sends for the request's path (its plan, from
 //! [`plans::distinct_queries`]) to Prometheus all at once, with the server's client
 //! settings (pooled keep-alive connections, no Nagle delay), reads every answer to its
@@ -14,14 +14,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use axum::Router;
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
-use mesh_metrics::{listener, tls};
 
 use crate::plans;
 
@@ -120,9 +119,6 @@ pub async fn serve(
     body: Bytes,
     upstream: ProxyTo,
 ) -> Result<()> {
-    let serving = tls::ServingCert::new(tls::load(cert, key).map_err(|e| anyhow!(e))?)
-        .map_err(|e| anyhow!(e))?;
-    let config = tls::server_config(serving, None).map_err(|e| anyhow!(e))?;
     // the server's Prometheus client settings (adapters/src/prometheus/client.rs)
     let http = reqwest::Client::builder()
         .pool_idle_timeout(Duration::from_secs(90))
@@ -151,7 +147,5 @@ pub async fn serve(
             upstream.answer(&target).await
         }
     });
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    listener::serve(listener, config, app, rx, Duration::from_secs(1)).await;
-    Ok(())
+    crate::https::serve(listener, cert, key, app).await
 }

@@ -86,6 +86,23 @@ struct Serving {
     body: PathBuf,
 }
 
+/// Binds a free loopback port, prints `listening on ADDR` (the runner reads it), and runs
+/// `serve` on it on a multi-threaded runtime, as the server runs.
+fn serve_announced<F, Fut>(serve: F) -> Result<()>
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+            println!("listening on {}", listener.local_addr()?);
+            serve(listener).await
+        })
+}
+
 /// Parses `1000x5000`.
 fn parse_scale(s: &str) -> Result<(usize, usize)> {
     let (w, e) = s
@@ -104,10 +121,7 @@ fn main() -> Result<()> {
             serving: Serving { cert, key, body },
         } => {
             let body = bytes::Bytes::from(std::fs::read(&body)?);
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(ceiling::serve(&cert, &key, body, 0))
+            serve_announced(|listener| ceiling::serve(listener, &cert, &key, body))
         }
         Cmd::Proxy {
             serving: Serving { cert, key, body },
@@ -123,14 +137,7 @@ fn main() -> Result<()> {
                 evaluation_interval: Duration::from_secs(evaluation_interval_secs),
                 timeout: Duration::from_secs(prometheus_timeout_secs),
             };
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(async {
-                    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-                    println!("listening on {}", listener.local_addr()?);
-                    proxy::serve(listener, &cert, &key, body, to).await
-                })
+            serve_announced(|listener| proxy::serve(listener, &cert, &key, body, to))
         }
         Cmd::Run {
             quick,
