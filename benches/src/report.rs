@@ -136,6 +136,11 @@ pub struct Miss {
     pub plain: Summary,
     /// The reference plan: its queries one after another straight to Prometheus.
     pub reference: Summary,
+    /// mesh-metrics' CPU time per timed miss, µs (all its threads; each chunk of misses
+    /// also pays its share of one TLS handshake and one warming request).
+    pub server_cpu_us: Option<f64>,
+    /// The zero-work proxy's CPU time per timed miss, µs, counted the same way.
+    pub proxy_cpu_us: Option<f64>,
 }
 
 impl Miss {
@@ -334,6 +339,26 @@ impl Report {
                     r50,
                     r99,
                     verdict(r50 <= targets::MISS_VS_REFERENCE && r99 <= targets::MISS_VS_REFERENCE),
+                );
+            }
+        }
+
+        s.push_str("\n### CPU per cache miss (µs)\n\n");
+        s.push_str("| workloads / edges | question | mesh-metrics | zero-work proxy | the server's own work (difference) |\n");
+        s.push_str("|---|---|---|---|---|\n");
+        for sc in &self.scales {
+            for mi in &sc.misses {
+                let us = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.0}"));
+                let own = mi.server_cpu_us.zip(mi.proxy_cpu_us).map(|(s, p)| s - p);
+                let _ = writeln!(
+                    s,
+                    "| {} / {} | {} | {} | {} | {} |",
+                    sc.workloads,
+                    sc.edges,
+                    mi.question,
+                    us(mi.server_cpu_us),
+                    us(mi.proxy_cpu_us),
+                    us(own),
                 );
             }
         }
@@ -638,6 +663,8 @@ mod tests {
                 p99: 30.0,
                 ..Summary::default()
             },
+            server_cpu_us: Some(412.4),
+            proxy_cpu_us: Some(250.0),
             ..Miss::default()
         });
         sc.hits.push(Hit {
@@ -670,6 +697,10 @@ mod tests {
         assert!(md.contains("1.11 / 1.09 **pass**"), "{md}");
         assert!(md.contains("| 9.9 / 11.0 (1.10 / 1.00) |"), "{md}");
         assert!(md.contains("zero-work proxy"), "{md}");
+        assert!(
+            md.contains("| 10 / 20 | namespace list | 412 | 250 | 162 |"),
+            "{md}"
+        );
         assert!(md.contains("0.50 / 0.40 **FAIL**"), "{md}");
         assert!(
             md.contains("| namespace list (120 s cache period) |"),

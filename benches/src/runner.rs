@@ -313,6 +313,43 @@ fn timed_misses(
     Ok(rep)
 }
 
+/// The CPU time a process spends on timed misses, to the nanosecond
+/// ([`procstat::cpu_ns`]); `None` where the kernel does not tell.
+struct CpuPerMiss {
+    pid: u32,
+    ns: Option<u64>,
+    misses: usize,
+}
+
+impl CpuPerMiss {
+    fn new(pid: u32) -> Self {
+        CpuPerMiss {
+            pid,
+            ns: Some(0),
+            misses: 0,
+        }
+    }
+
+    /// Runs `f` (which sends `misses` misses) and adds the process's CPU time meanwhile.
+    fn during<T>(&mut self, misses: usize, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let before = procstat::cpu_ns(self.pid);
+        let out = f()?;
+        let after = procstat::cpu_ns(self.pid);
+        self.ns = match (self.ns, before, after) {
+            (Some(ns), Some(b), Some(a)) => Some(ns + a.saturating_sub(b)),
+            _ => None,
+        };
+        self.misses += misses;
+        Ok(out)
+    }
+
+    /// Mean CPU µs per miss so far.
+    fn micros(&self) -> Option<f64> {
+        let ns = self.ns.filter(|_| self.misses > 0)?;
+        Some(ns as f64 / 1e3 / self.misses as f64)
+    }
+}
+
 /// The five sides of a cache-miss comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
@@ -660,7 +697,9 @@ async fn run_scale(
         // the zero-work proxy answers with the server's answer to this question
         let body_file = dir.join("proxy-body.json");
         std::fs::write(&body_file, &answers[qi])?;
-        let (_proxy, proxy_addr) = start_proxy(cfg, certs, &body_file, &prometheus.url())?;
+        let (proxy, proxy_addr) = start_proxy(cfg, certs, &body_file, &prometheus.url())?;
+        let mut server_cpu = CpuPerMiss::new(server.proc.0.id());
+        let mut proxy_cpu = CpuPerMiss::new(proxy.0.id());
         // the five sides take turns in small chunks, so that noise from the rest of the
         // machine falls on all of them alike, in an order that changes from chunk to chunk
         // (see `Side::order`)
@@ -682,7 +721,8 @@ async fn run_scale(
             for side in Side::order(round) {
                 match side {
                     Side::Server => {
-                        let rep = timed_misses(cfg, certs, server.addr, q, ws)?;
+                        let rep = server_cpu
+                            .during(ws.len(), || timed_misses(cfg, certs, server.addr, q, ws))?;
                         requests += rep.requests;
                         body_bytes = rep.body_bytes / rep.requests.max(1);
                         if rep.latency_ms.mean > 500.0 {
@@ -691,7 +731,8 @@ async fn run_scale(
                         server_ms.extend(&rep.each_ms);
                     }
                     Side::Proxy => {
-                        let rep = timed_misses(cfg, certs, proxy_addr, q, ws)?;
+                        let rep = proxy_cpu
+                            .during(ws.len(), || timed_misses(cfg, certs, proxy_addr, q, ws))?;
                         proxy_ms.extend(&rep.each_ms);
                     }
                     Side::Floor => {
@@ -730,6 +771,8 @@ async fn run_scale(
             floor: Summary::of(&floor),
             plain: Summary::of(&plain),
             reference: Summary::of(&reference),
+            server_cpu_us: server_cpu.micros(),
+            proxy_cpu_us: proxy_cpu.micros(),
         });
     }
 

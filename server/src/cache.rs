@@ -92,10 +92,9 @@ impl<E: Executor + 'static> Executor for CachedExecutor<E> {
                 self.stats.misses.fetch_add(1, Ordering::Relaxed);
                 return self.inner.instant(promql, at).await;
             };
+            // one lookup: `try_get_with` answers a hit itself, and on a miss a separate
+            // `get` first would only repeat the lookup it starts with
             let key: Key = (Arc::from(promql), at);
-            if let Some(hit) = cache.get(&key).await {
-                return Ok(hit);
-            }
             let inner = self.inner.clone();
             let stats = self.stats.clone();
             let owned = key.0.clone();

@@ -135,9 +135,6 @@ impl ResponseCache {
             self.stats.renders.fetch_add(1, Ordering::Relaxed);
             return render.await;
         };
-        if let Some(hit) = cache.get(&key).await {
-            return Ok(hit);
-        }
         cache
             .try_get_with(key, async {
                 self.stats.renders.fetch_add(1, Ordering::Relaxed);
