@@ -176,6 +176,11 @@ async fn handle(
         return error(&e);
     }
     if path == "/metrics" && method != Method::POST {
+        // current sizes: moka applies its bookkeeping in batches, on later requests
+        responses.settle().await;
+        for b in state.backends.iter() {
+            b.exec.settle().await;
+        }
         let text = response_cache::exposition(&responses, &state.backends);
         return respond(
             StatusCode::OK,

@@ -64,7 +64,15 @@ impl<E: Executor + 'static> CachedExecutor<E> {
         self.response_share
     }
 
-    /// Bytes held (as weighed against the budget).
+    /// Applies the cache's pending bookkeeping (moka batches it into later requests), so
+    /// that [`CachedExecutor::bytes`] is current.
+    pub async fn settle(&self) {
+        if let Some(c) = &self.cache {
+            c.run_pending_tasks().await;
+        }
+    }
+
+    /// Bytes held (as weighed against the budget), as of the last bookkeeping.
     pub fn bytes(&self) -> u64 {
         self.cache.as_ref().map_or(0, |c| c.weighted_size())
     }

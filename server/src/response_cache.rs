@@ -149,12 +149,20 @@ impl ResponseCache {
         &self.stats
     }
 
-    /// Bytes held (as weighed against the budget).
+    /// Applies the cache's pending bookkeeping (moka batches it into later requests), so
+    /// that [`ResponseCache::bytes`] and [`ResponseCache::entries`] are current.
+    pub async fn settle(&self) {
+        if let Some(c) = &self.cache {
+            c.run_pending_tasks().await;
+        }
+    }
+
+    /// Bytes held (as weighed against the budget), as of the last bookkeeping.
     pub fn bytes(&self) -> u64 {
         self.cache.as_ref().map_or(0, |c| c.weighted_size())
     }
 
-    /// Entries held.
+    /// Entries held, as of the last bookkeeping.
     pub fn entries(&self) -> u64 {
         self.cache.as_ref().map_or(0, |c| c.entry_count())
     }
@@ -162,7 +170,8 @@ impl ResponseCache {
 
 /// The server's own metrics in the Prometheus text format (`/metrics`): requests answered
 /// through the response cache, answers rendered, PromQL queries asked and sent to each
-/// backend's Prometheus, and what each cache holds.
+/// backend's Prometheus, and what each cache holds (as of the caches' last bookkeeping:
+/// `settle` them first for current sizes).
 pub fn exposition(responses: &ResponseCache, backends: &Backends) -> String {
     let mut s = String::new();
     let stats = responses.stats();
@@ -291,5 +300,15 @@ mod tests {
         off.get_or_render(key(0), slow(&calls, true)).await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 4);
         assert_eq!(off.bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn settled_sizes_count_what_was_just_rendered() {
+        let c = ResponseCache::new(Duration::from_secs(60), 1 << 20);
+        let calls = AtomicUsize::new(0);
+        c.get_or_render(key(0), slow(&calls, true)).await.unwrap();
+        c.settle().await;
+        assert_eq!(c.entries(), 1);
+        assert!(c.bytes() > 0, "{}", c.bytes());
     }
 }
