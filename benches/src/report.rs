@@ -152,6 +152,14 @@ impl Miss {
         )
     }
 
+    /// (p50, p99) of server / zero-work proxy: what the server's own work costs in latency.
+    pub fn server_proxy_ratio(&self) -> (f64, f64) {
+        (
+            ratio(self.server.p50, self.proxy.p50),
+            ratio(self.server.p99, self.proxy.p99),
+        )
+    }
+
     /// (p50, p99) of the zero-work proxy / floor: what the second HTTPS hop alone costs.
     pub fn proxy_ratio(&self) -> (f64, f64) {
         (
@@ -343,16 +351,17 @@ impl Report {
             }
         }
 
-        s.push_str("\n### CPU per cache miss (µs)\n\n");
-        s.push_str("| workloads / edges | question | mesh-metrics | zero-work proxy | the server's own work (difference) |\n");
-        s.push_str("|---|---|---|---|---|\n");
+        s.push_str("\n### The server's own work on a cache miss\n\n");
+        s.push_str("| workloads / edges | question | latency ×proxy p50 / p99 | CPU µs / miss: mesh-metrics | zero-work proxy | the server's own (difference) |\n");
+        s.push_str("|---|---|---|---|---|---|\n");
         for sc in &self.scales {
             for mi in &sc.misses {
                 let us = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.0}"));
                 let own = mi.server_cpu_us.zip(mi.proxy_cpu_us).map(|(s, p)| s - p);
+                let (l50, l99) = mi.server_proxy_ratio();
                 let _ = writeln!(
                     s,
-                    "| {} / {} | {} | {} | {} | {} |",
+                    "| {} / {} | {} | {l50:.2} / {l99:.2} | {} | {} | {} |",
                     sc.workloads,
                     sc.edges,
                     mi.question,
@@ -500,17 +509,29 @@ impl Report {
                 verdict(v <= targets::MISS_VS_FLOOR)
             );
         }
-        let proxy: Vec<f64> = misses
-            .iter()
-            .map(|(_, m)| m.proxy_ratio().0)
-            .filter(|r| r.is_finite())
-            .collect();
-        if !proxy.is_empty() {
-            let lo = proxy.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = proxy.iter().copied().fold(0.0, f64::max);
+        let range = |f: &dyn Fn(&Miss) -> f64| {
+            let v: Vec<f64> = misses
+                .iter()
+                .map(|(_, m)| f(m))
+                .filter(|r| r.is_finite())
+                .collect();
+            (!v.is_empty()).then(|| {
+                (
+                    v.iter().copied().fold(f64::INFINITY, f64::min),
+                    v.iter().copied().fold(0.0, f64::max),
+                )
+            })
+        };
+        if let Some((lo, hi)) = range(&|m| m.proxy_ratio().0) {
             let _ = writeln!(
                 s,
                 "  - for scale, the zero-work proxy (the same plan and HTTPS hop, no server work): {lo:.2}–{hi:.2} × floor at p50"
+            );
+        }
+        if let Some((lo, hi)) = range(&|m| m.server_proxy_ratio().0) {
+            let _ = writeln!(
+                s,
+                "  - mesh-metrics takes {lo:.2}–{hi:.2} × the zero-work proxy at p50 (the server's own work)"
             );
         }
         if let Some((v, at)) = worst(&Miss::reference_ratio) {
@@ -698,7 +719,11 @@ mod tests {
         assert!(md.contains("| 9.9 / 11.0 (1.10 / 1.00) |"), "{md}");
         assert!(md.contains("zero-work proxy"), "{md}");
         assert!(
-            md.contains("| 10 / 20 | namespace list | 412 | 250 | 162 |"),
+            md.contains("| 10 / 20 | namespace list | 1.01 / 1.09 | 412 | 250 | 162 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("mesh-metrics takes 1.01–1.01 × the zero-work proxy"),
             "{md}"
         );
         assert!(md.contains("0.50 / 0.40 **FAIL**"), "{md}");
