@@ -19,7 +19,9 @@ mod decode;
 mod labels;
 mod stream;
 
-pub use client::{lane_count, set_lane, BasicAuth, PrometheusClient, PrometheusConfig};
+pub use client::{
+    current_lane, lane_count, set_lane, BasicAuth, PrometheusClient, PrometheusConfig,
+};
 pub use decode::{decode_matrix, decode_vector, parse_value};
 pub use labels::Labels;
 pub use stream::VectorStream;
