@@ -2,7 +2,7 @@
 //! stack ([`crate::https`], as the ceiling) that sends the
 //! PromQL mesh-metrics sends for the request's path (its plan, from
 //! [`plans::distinct_queries`]) to Prometheus all at once, with the server's client
-//! settings (pooled keep-alive connections, no Nagle delay, a pool per lane), reads every answer to its
+//! settings (pooled keep-alive connections, no Nagle delay), reads every answer to its
 //! end without decoding it, and answers one fixed body of the server's size.
 //!
 //! Its latency is the floor plus what the second HTTPS hop costs on the machine (the
@@ -39,9 +39,7 @@ pub struct ProxyTo {
 
 /// What the proxy forwards to.
 struct Upstream {
-    /// A connection pool per lane, as the server keeps (`adapters::prometheus::set_lane`),
-    /// and one for other threads.
-    pools: Vec<reqwest::Client>,
+    http: reqwest::Client,
     query_url: reqwest::Url,
     default_window: Duration,
     evaluation_interval_ms: i64,
@@ -67,10 +65,8 @@ impl Upstream {
         let time = format!("{}.{:03}", at.div_euclid(1000), at.rem_euclid(1000));
         let timeout = format!("{}ms", self.timeout.as_millis());
         let sent = futures::future::try_join_all(queries.iter().map(|promql| {
-            let pool = adapters::prometheus::current_lane()
-                .and_then(|i| self.pools.get(i + 1))
-                .unwrap_or(&self.pools[0]);
-            let req = pool
+            let req = self
+                .http
                 .post(self.query_url.clone())
                 .timeout(self.timeout)
                 .form(&[
@@ -124,17 +120,13 @@ pub async fn serve(
     upstream: ProxyTo,
 ) -> Result<()> {
     // the server's Prometheus client settings (adapters/src/prometheus/client.rs)
-    let pools = (0..=adapters::prometheus::lane_count())
-        .map(|_| {
-            reqwest::Client::builder()
-                .pool_idle_timeout(Duration::from_secs(90))
-                .pool_max_idle_per_host(64)
-                .tcp_nodelay(true)
-                .build()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let http = reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(64)
+        .tcp_nodelay(true)
+        .build()?;
     let upstream = Arc::new(Upstream {
-        pools,
+        http,
         query_url: reqwest::Url::parse(&format!(
             "{}/api/v1/query",
             upstream.prometheus.trim_end_matches('/')

@@ -97,11 +97,6 @@ pub fn set_lane(i: usize) {
     LANE.with(|l| l.set(Some(i)));
 }
 
-/// The lane the current thread is, if it is one ([`set_lane`]).
-pub fn current_lane() -> Option<usize> {
-    LANE.with(|l| l.get())
-}
-
 /// How many lanes a server runs, and so how many pools each client keeps: one per CPU.
 pub fn lane_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -181,7 +176,7 @@ impl PrometheusClient {
 
     /// The pool of the current thread.
     fn http(&self) -> &reqwest::Client {
-        current_lane()
+        LANE.with(|l| l.get())
             .and_then(|i| self.lanes.get(i))
             .unwrap_or(&self.http)
     }

@@ -19,9 +19,7 @@ mod decode;
 mod labels;
 mod stream;
 
-pub use client::{
-    current_lane, lane_count, set_lane, BasicAuth, PrometheusClient, PrometheusConfig,
-};
+pub use client::{lane_count, set_lane, BasicAuth, PrometheusClient, PrometheusConfig};
 pub use decode::{decode_matrix, decode_vector, parse_value};
 pub use labels::Labels;
 pub use stream::VectorStream;
