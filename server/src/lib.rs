@@ -6,7 +6,7 @@
 //! * [`tls`]: serving certificate (files, hot-reloaded, or self-signed) and
 //!   optional client certificates.
 //! * [`reload`]: re-reading certificate and CA files when they change.
-//! * [`listener`]: the HTTPS accept loop; [`lanes`]: the threads requests run on.
+//! * [`listener`]: the HTTPS accept loop.
 //! * [`api`]: where a request enters and is dispatched.
 //! * [`authz`]: authorization modes; [`auth`]: delegated authentication and
 //!   authorization through the Kubernetes API.
@@ -22,7 +22,6 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod custom;
-pub mod lanes;
 pub mod listener;
 pub mod pods;
 pub mod promapi;

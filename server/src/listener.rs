@@ -1,6 +1,5 @@
-//! The HTTPS listener: accepts TCP connections, deals them out to the server's lanes
-//! ([`crate::lanes`]), completes the TLS handshake, and serves HTTP/1.1 or HTTP/2 (by
-//! ALPN) with the router, HTTP/2 streams dealt out to the lanes too. On shutdown it stops
+//! The HTTPS listener: accepts TCP connections, completes the TLS handshake, and
+//! serves HTTP/1.1 or HTTP/2 (by ALPN) with the router. On shutdown it stops
 //! accepting and lets open connections finish, up to a deadline.
 
 use std::net::SocketAddr;
@@ -8,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -18,8 +17,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
-
-use crate::lanes::{LaneExecutor, Lanes};
 
 /// Facts about the connection a request arrived on, available to handlers as a
 /// request extension.
@@ -42,7 +39,6 @@ pub async fn serve(
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
-    let lanes = Lanes::start();
     loop {
         let (tcp, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -59,23 +55,7 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let app = app.clone();
         let watcher = graceful.watcher();
-        // a tokio socket belongs to the runtime that made it: the lane makes its own
-        let tcp = match tcp.into_std() {
-            Ok(tcp) => tcp,
-            Err(e) => {
-                tracing::debug!(%remote, "cannot hand the connection to a lane: {e}");
-                continue;
-            }
-        };
-        let executor = LaneExecutor::new(&lanes);
-        lanes.spawn(async move {
-            let tcp = match tokio::net::TcpStream::from_std(tcp) {
-                Ok(tcp) => tcp,
-                Err(e) => {
-                    tracing::debug!(%remote, "cannot serve the connection: {e}");
-                    return;
-                }
-            };
+        tokio::spawn(async move {
             let tls =
                 match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                     Ok(Ok(s)) => s,
@@ -96,7 +76,7 @@ pub async fn serve(
                 req.extensions_mut().insert(info.clone());
                 req
             });
-            let builder = auto::Builder::new(executor);
+            let builder = auto::Builder::new(TokioExecutor::new());
             let conn = builder
                 .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(svc));
             if let Err(e) = watcher.watch(conn.into_owned()).await {
@@ -110,8 +90,6 @@ pub async fn serve(
     {
         tracing::warn!("connections still open after {drain:?}; closing them");
     }
-    // ends the lanes, and with them the connections still open
-    drop(lanes);
 }
 
 /// Resolves once the shutdown flag is set (or its sender is gone).

@@ -78,72 +78,8 @@ pub struct PrometheusClient {
     /// `…/api/v1/query` and `…/api/v1/query_range`, parsed once.
     query_url: reqwest::Url,
     range_url: reqwest::Url,
-    /// The connection pool of threads that are not lanes.
     http: reqwest::Client,
-    /// One connection pool per lane ([`set_lane`]), so that a lane's queries run on
-    /// connections its own runtime drives.
-    lanes: Arc<Vec<reqwest::Client>>,
     cfg: PrometheusConfig,
-}
-
-thread_local! {
-    static LANE: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
-}
-
-/// Marks the current thread as lane `i` of [`lane_count`]: the queries it sends use a
-/// connection pool of their own (every client keeps one per lane), whose connections are
-/// driven by the runtime of this thread rather than another thread's.
-pub fn set_lane(i: usize) {
-    LANE.with(|l| l.set(Some(i)));
-}
-
-/// How many lanes a server runs, and so how many pools each client keeps: one per CPU.
-pub fn lane_count() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// One connection pool with the configured TLS, credentials and headers.
-fn build_http(cfg: &PrometheusConfig) -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder()
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(64)
-        .tcp_nodelay(true)
-        .connect_timeout(cfg.timeout.min(Duration::from_secs(5)));
-    if let Some(ca) = &cfg.ca_file {
-        let pem =
-            std::fs::read(ca).map_err(|e| format!("prometheus caFile {}: {e}", ca.display()))?;
-        for cert in reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("prometheus caFile {}: {e}", ca.display()))?
-        {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    match (&cfg.cert_file, &cfg.key_file) {
-        (Some(c), Some(k)) => {
-            let mut pem = std::fs::read(c)
-                .map_err(|e| format!("prometheus certFile {}: {e}", c.display()))?;
-            pem.extend(
-                std::fs::read(k).map_err(|e| format!("prometheus keyFile {}: {e}", k.display()))?,
-            );
-            let id = reqwest::Identity::from_pem(&pem)
-                .map_err(|e| format!("prometheus client certificate: {e}"))?;
-            builder = builder.identity(id);
-        }
-        (None, None) => {}
-        _ => return Err("prometheus certFile and keyFile must be given together".into()),
-    }
-    let mut headers = reqwest::header::HeaderMap::new();
-    for (k, v) in &cfg.headers {
-        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
-            .map_err(|e| format!("prometheus header {k:?}: {e}"))?;
-        let value = reqwest::header::HeaderValue::from_str(v)
-            .map_err(|e| format!("prometheus header {k:?}: {e}"))?;
-        headers.insert(name, value);
-    }
-    builder = builder.default_headers(headers);
-    builder
-        .build()
-        .map_err(|e| format!("prometheus client: {e}"))
 }
 
 impl PrometheusClient {
@@ -160,25 +96,54 @@ impl PrometheusClient {
                 cfg.url
             ));
         }
-        let http = build_http(&cfg)?;
-        let lanes = (0..lane_count())
-            .map(|_| build_http(&cfg))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut builder = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(5)));
+        if let Some(ca) = &cfg.ca_file {
+            let pem = std::fs::read(ca)
+                .map_err(|e| format!("prometheus caFile {}: {e}", ca.display()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("prometheus caFile {}: {e}", ca.display()))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        match (&cfg.cert_file, &cfg.key_file) {
+            (Some(c), Some(k)) => {
+                let mut pem = std::fs::read(c)
+                    .map_err(|e| format!("prometheus certFile {}: {e}", c.display()))?;
+                pem.extend(
+                    std::fs::read(k)
+                        .map_err(|e| format!("prometheus keyFile {}: {e}", k.display()))?,
+                );
+                let id = reqwest::Identity::from_pem(&pem)
+                    .map_err(|e| format!("prometheus client certificate: {e}"))?;
+                builder = builder.identity(id);
+            }
+            (None, None) => {}
+            _ => return Err("prometheus certFile and keyFile must be given together".into()),
+        }
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (k, v) in &cfg.headers {
+            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| format!("prometheus header {k:?}: {e}"))?;
+            let value = reqwest::header::HeaderValue::from_str(v)
+                .map_err(|e| format!("prometheus header {k:?}: {e}"))?;
+            headers.insert(name, value);
+        }
+        builder = builder.default_headers(headers);
+        let http = builder
+            .build()
+            .map_err(|e| format!("prometheus client: {e}"))?;
         Ok(PrometheusClient {
-            lanes: Arc::new(lanes),
             query_url: parse(&format!("{base}/api/v1/query"))?,
             range_url: parse(&format!("{base}/api/v1/query_range"))?,
             base,
             http,
             cfg,
         })
-    }
-
-    /// The pool of the current thread.
-    fn http(&self) -> &reqwest::Client {
-        LANE.with(|l| l.get())
-            .and_then(|i| self.lanes.get(i))
-            .unwrap_or(&self.http)
     }
 
     /// The base URL this client talks to.
@@ -191,7 +156,7 @@ impl PrometheusClient {
         let time = format!("{}.{:03}", at.0.div_euclid(1000), at.0.rem_euclid(1000));
         let timeout = format!("{}ms", self.cfg.timeout.as_millis());
         let mut req = self
-            .http()
+            .http
             .post(self.query_url.clone())
             .timeout(self.cfg.timeout)
             .form(&[("query", promql), ("time", &time), ("timeout", &timeout)]);
@@ -218,7 +183,7 @@ impl PrometheusClient {
         let step = format!("{}ms", step.as_millis().max(1));
         let timeout = format!("{}ms", self.cfg.timeout.as_millis());
         let mut req = self
-            .http()
+            .http
             .post(self.range_url.clone())
             .timeout(self.cfg.timeout)
             .form(&[

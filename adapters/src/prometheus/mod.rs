@@ -2,8 +2,7 @@
 //! VictoriaMetrics): instant queries, decoded into compact [`Vector`]s, with
 //! timeouts and errors that say what to check.
 //!
-//! `client.rs` sends the queries ([`PrometheusClient`], a connection pool per lane thread:
-//! [`set_lane`]), `stream.rs` decodes an instant
+//! `client.rs` sends the queries ([`PrometheusClient`]), `stream.rs` decodes an instant
 //! answer while it arrives ([`VectorStream`]), falling back to the complete decoder of
 //! `decode.rs` ([`decode_vector`]); `labels.rs` holds a sample's [`Labels`].
 
@@ -19,7 +18,7 @@ mod decode;
 mod labels;
 mod stream;
 
-pub use client::{lane_count, set_lane, BasicAuth, PrometheusClient, PrometheusConfig};
+pub use client::{BasicAuth, PrometheusClient, PrometheusConfig};
 pub use decode::{decode_matrix, decode_vector, parse_value};
 pub use labels::Labels;
 pub use stream::VectorStream;
