@@ -176,12 +176,7 @@ async fn handle(
         return error(&e);
     }
     if path == "/metrics" && method != Method::POST {
-        // current sizes: moka applies its bookkeeping in batches, on later requests
-        responses.settle().await;
-        for b in state.backends.iter() {
-            b.exec.settle().await;
-        }
-        let text = response_cache::exposition(&responses, &state.backends);
+        let text = response_cache::exposition(&responses, &state.backends).await;
         return respond(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",

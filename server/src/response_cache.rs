@@ -170,9 +170,13 @@ impl ResponseCache {
 
 /// The server's own metrics in the Prometheus text format (`/metrics`): requests answered
 /// through the response cache, answers rendered, PromQL queries asked and sent to each
-/// backend's Prometheus, and what each cache holds (as of the caches' last bookkeeping:
-/// `settle` them first for current sizes).
-pub fn exposition(responses: &ResponseCache, backends: &Backends) -> String {
+/// backend's Prometheus, and what each cache holds (settled first: moka applies its
+/// bookkeeping in batches, on later requests).
+pub async fn exposition(responses: &ResponseCache, backends: &Backends) -> String {
+    responses.settle().await;
+    for b in backends.iter() {
+        b.exec.settle().await;
+    }
     let mut s = String::new();
     let stats = responses.stats();
     let counter = |s: &mut String, name: &str, help: &str, lines: &[(String, u64)]| {
