@@ -1,9 +1,10 @@
 //! The least a server can do for a cache miss: a *zero-work proxy* on the server's HTTPS
 //! stack ([`crate::https`], as the ceiling) that sends the
 //! PromQL mesh-metrics sends for the request's path (its plan, from
-//! [`plans::distinct_queries`]) to Prometheus all at once, with the server's client
-//! settings (pooled keep-alive connections, no Nagle delay), reads every answer to its
-//! end without decoding it, and answers one fixed body of the server's size.
+//! [`plans::distinct_queries`]) to Prometheus all at once, on the server's own kind of
+//! Prometheus connection ([`adapters::prometheus::Direct`]: pooled keep-alive HTTP/1.1,
+//! no Nagle delay, driven by the task that asks), reads every answer to its end without
+//! decoding it, and answers one fixed body of the server's size.
 //!
 //! Its latency is the floor plus what the second HTTPS hop costs on the machine (the
 //! client's request to a server that then waits on Prometheus, and the wake-ups on both
@@ -14,13 +15,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use adapters::prometheus::Direct;
+use anyhow::{Context, Result};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use axum::Router;
 use bytes::Bytes;
-use http::{header, HeaderValue, StatusCode};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use crate::plans;
 
@@ -39,8 +41,7 @@ pub struct ProxyTo {
 
 /// What the proxy forwards to.
 struct Upstream {
-    http: reqwest::Client,
-    query_url: reqwest::Url,
+    prometheus: Direct,
     default_window: Duration,
     evaluation_interval_ms: i64,
     timeout: Duration,
@@ -64,26 +65,32 @@ impl Upstream {
         let at = now - now.rem_euclid(self.evaluation_interval_ms);
         let time = format!("{}.{:03}", at.div_euclid(1000), at.rem_euclid(1000));
         let timeout = format!("{}ms", self.timeout.as_millis());
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
         let sent = futures::future::try_join_all(queries.iter().map(|promql| {
-            let req = self
-                .http
-                .post(self.query_url.clone())
-                .timeout(self.timeout)
-                .form(&[
-                    ("query", promql.as_str()),
-                    ("time", &time),
-                    ("timeout", &timeout),
-                ]);
+            let form = form_urlencoded::Serializer::new(String::new())
+                .append_pair("query", promql)
+                .append_pair("time", &time)
+                .append_pair("timeout", &timeout)
+                .finish();
+            let headers = headers.clone();
             async move {
-                let resp = req.send().await?;
-                let status = resp.status();
-                let answer = resp.bytes().await?;
-                Ok::<_, reqwest::Error>((status, answer.len()))
+                let mut answer = self
+                    .prometheus
+                    .post("/api/v1/query", headers, form.into())
+                    .await?;
+                let mut read = 0;
+                while let Some(piece) = answer.chunk().await? {
+                    read += piece.len();
+                }
+                Ok::<_, String>((answer.status, read))
             }
-        }))
-        .await;
-        match sent {
-            Ok(answers) if answers.iter().all(|(status, _)| status.is_success()) => {
+        }));
+        match tokio::time::timeout(self.timeout, sent).await {
+            Ok(Ok(answers)) if answers.iter().all(|(status, _)| *status == 200) => {
                 let mut resp = Response::new(Body::from(self.body.clone()));
                 resp.headers_mut().insert(
                     header::CONTENT_TYPE,
@@ -91,13 +98,17 @@ impl Upstream {
                 );
                 resp
             }
-            Ok(answers) => text(
+            Ok(Ok(answers)) => text(
                 StatusCode::BAD_GATEWAY,
-                format!("Prometheus answered {answers:?}\n"),
+                format!("Prometheus answered (status, bytes) {answers:?}\n"),
             ),
-            Err(e) => text(
+            Ok(Err(e)) => text(
                 StatusCode::BAD_GATEWAY,
                 format!("Prometheus unreachable: {e}\n"),
+            ),
+            Err(_) => text(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("Prometheus did not answer within {:?}\n", self.timeout),
             ),
         }
     }
@@ -119,18 +130,14 @@ pub async fn serve(
     body: Bytes,
     upstream: ProxyTo,
 ) -> Result<()> {
-    // the server's Prometheus client settings (adapters/src/prometheus/client.rs)
-    let http = reqwest::Client::builder()
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(64)
-        .tcp_nodelay(true)
-        .build()?;
+    let url = reqwest::Url::parse(&upstream.prometheus)?;
+    // the server's connections to an http:// Prometheus (adapters/src/prometheus/client.rs)
+    let prometheus = Direct::for_url(&url, upstream.timeout.min(Duration::from_secs(5)))
+        .with_context(|| {
+            format!("the proxy needs an http:// Prometheus URL and no HTTP_PROXY, not {url}")
+        })?;
     let upstream = Arc::new(Upstream {
-        http,
-        query_url: reqwest::Url::parse(&format!(
-            "{}/api/v1/query",
-            upstream.prometheus.trim_end_matches('/')
-        ))?,
+        prometheus,
         default_window: upstream.default_window,
         evaluation_interval_ms: (upstream.evaluation_interval.as_millis() as i64).max(1),
         timeout: upstream.timeout,

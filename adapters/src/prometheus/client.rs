@@ -6,9 +6,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::prelude::{Engine as _, BASE64_STANDARD};
+use bytes::Bytes;
 use futures::future::BoxFuture;
+use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde::Deserialize;
 
+use super::direct::{self, Direct};
 use super::{decode_matrix, Executor, Matrix, QueryError, Vector, VectorStream};
 use crate::model::UnixMillis;
 
@@ -72,6 +76,9 @@ impl PrometheusConfig {
 }
 
 /// A Prometheus HTTP API client with pooled connections.
+///
+/// `http://` URLs are served by [`Direct`] connections, driven by the task that asks
+/// (unless an HTTP proxy is set in the environment); `https://` ones by reqwest.
 #[derive(Debug, Clone)]
 pub struct PrometheusClient {
     base: String,
@@ -79,6 +86,9 @@ pub struct PrometheusClient {
     query_url: reqwest::Url,
     range_url: reqwest::Url,
     http: reqwest::Client,
+    direct: Option<Arc<Direct>>,
+    /// Sent with every request: the form's content type and the configured extra headers.
+    headers: HeaderMap,
     cfg: PrometheusConfig,
 }
 
@@ -96,11 +106,12 @@ impl PrometheusClient {
                 cfg.url
             ));
         }
+        let connect_timeout = cfg.timeout.min(Duration::from_secs(5));
         let mut builder = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(64)
             .tcp_nodelay(true)
-            .connect_timeout(cfg.timeout.min(Duration::from_secs(5)));
+            .connect_timeout(connect_timeout);
         if let Some(ca) = &cfg.ca_file {
             let pem = std::fs::read(ca)
                 .map_err(|e| format!("prometheus caFile {}: {e}", ca.display()))?;
@@ -125,23 +136,28 @@ impl PrometheusClient {
             (None, None) => {}
             _ => return Err("prometheus certFile and keyFile must be given together".into()),
         }
-        let mut headers = reqwest::header::HeaderMap::new();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
         for (k, v) in &cfg.headers {
-            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+            let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|e| format!("prometheus header {k:?}: {e}"))?;
-            let value = reqwest::header::HeaderValue::from_str(v)
-                .map_err(|e| format!("prometheus header {k:?}: {e}"))?;
+            let value =
+                HeaderValue::from_str(v).map_err(|e| format!("prometheus header {k:?}: {e}"))?;
             headers.insert(name, value);
         }
-        builder = builder.default_headers(headers);
         let http = builder
             .build()
             .map_err(|e| format!("prometheus client: {e}"))?;
         Ok(PrometheusClient {
             query_url: parse(&format!("{base}/api/v1/query"))?,
             range_url: parse(&format!("{base}/api/v1/query_range"))?,
+            direct: Direct::for_url(&parsed, connect_timeout).map(Arc::new),
             base,
             http,
+            headers,
             cfg,
         })
     }
@@ -154,21 +170,17 @@ impl PrometheusClient {
     /// Runs one instant query.
     pub async fn query(&self, promql: &str, at: UnixMillis) -> Result<Vector, QueryError> {
         let time = format!("{}.{:03}", at.0.div_euclid(1000), at.0.rem_euclid(1000));
-        let timeout = format!("{}ms", self.cfg.timeout.as_millis());
-        let mut req = self
-            .http
-            .post(self.query_url.clone())
-            .timeout(self.cfg.timeout)
-            .form(&[("query", promql), ("time", &time), ("timeout", &timeout)]);
-        req = self.authorize(req).await?;
-        let mut resp = req.send().await.map_err(|e| self.transport_error(e))?;
-        let status = resp.status().as_u16();
-        // decode each piece while Prometheus is still writing the next
-        let mut answer = VectorStream::new(resp.content_length().unwrap_or(0) as usize);
-        while let Some(piece) = resp.chunk().await.map_err(|e| self.transport_error(e))? {
-            answer.feed(&piece);
-        }
-        answer.finish(&self.base, status)
+        let form = self.form(&[("query", promql), ("time", &time)]);
+        self.within_timeout(async {
+            let mut reply = self.post(&self.query_url, form).await?;
+            // decode each piece while Prometheus is still writing the next
+            let mut answer = VectorStream::new(reply.content_length().unwrap_or(0) as usize);
+            while let Some(piece) = reply.chunk().await.map_err(|e| self.unreachable(e))? {
+                answer.feed(&piece);
+            }
+            answer.finish(&self.base, reply.status())
+        })
+        .await
     }
 
     /// Runs one range query: `promql` at every `step` from `start` to `end`.
@@ -181,45 +193,104 @@ impl PrometheusClient {
     ) -> Result<Matrix, QueryError> {
         let secs = |t: UnixMillis| format!("{}.{:03}", t.0.div_euclid(1000), t.0.rem_euclid(1000));
         let step = format!("{}ms", step.as_millis().max(1));
-        let timeout = format!("{}ms", self.cfg.timeout.as_millis());
-        let mut req = self
-            .http
-            .post(self.range_url.clone())
-            .timeout(self.cfg.timeout)
-            .form(&[
-                ("query", promql),
-                ("start", &secs(start)),
-                ("end", &secs(end)),
-                ("step", &step),
-                ("timeout", &timeout),
-            ]);
-        req = self.authorize(req).await?;
-        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
-        let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| self.transport_error(e))?;
-        decode_matrix(&self.base, status, &body)
+        let form = self.form(&[
+            ("query", promql),
+            ("start", &secs(start)),
+            ("end", &secs(end)),
+            ("step", &step),
+        ]);
+        self.within_timeout(async {
+            let mut reply = self.post(&self.range_url, form).await?;
+            let mut body = Vec::with_capacity(reply.content_length().unwrap_or(0) as usize);
+            while let Some(piece) = reply.chunk().await.map_err(|e| self.unreachable(e))? {
+                body.extend_from_slice(&piece);
+            }
+            decode_matrix(&self.base, reply.status(), &body)
+        })
+        .await
     }
 
-    async fn authorize(
+    /// `fields` and Prometheus' own `timeout` (the client's), form-encoded.
+    fn form(&self, fields: &[(&str, &str)]) -> Bytes {
+        let timeout = format!("{}ms", self.cfg.timeout.as_millis());
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .append_pair("timeout", &timeout)
+            .finish()
+            .into()
+    }
+
+    /// Runs `query` (sending and reading) within the configured timeout.
+    async fn within_timeout<T>(
         &self,
-        req: reqwest::RequestBuilder,
-    ) -> Result<reqwest::RequestBuilder, QueryError> {
+        query: impl std::future::Future<Output = Result<T, QueryError>>,
+    ) -> Result<T, QueryError> {
+        tokio::time::timeout(self.cfg.timeout, query)
+            .await
+            .unwrap_or_else(|_| {
+                Err(QueryError::Timeout {
+                    url: self.base.clone(),
+                    timeout: self.cfg.timeout,
+                })
+            })
+    }
+
+    /// POSTs `form` to `url` with the configured headers and credentials.
+    async fn post(&self, url: &reqwest::Url, form: Bytes) -> Result<Reply<'_>, QueryError> {
+        let mut headers = self.headers.clone();
+        if let Some(auth) = self.authorization()? {
+            headers.insert(AUTHORIZATION, auth);
+        }
+        match &self.direct {
+            Some(direct) => direct
+                .post(url.path(), headers, form)
+                .await
+                .map(Reply::Direct)
+                .map_err(|e| self.unreachable(e)),
+            None => self
+                .http
+                .post(url.clone())
+                .headers(headers)
+                .body(form)
+                .send()
+                .await
+                .map(Reply::Reqwest)
+                .map_err(|e| self.transport_error(e)),
+        }
+    }
+
+    /// The `Authorization` header of the configured credentials, read from their files
+    /// for every request (rotated credentials work).
+    fn authorization(&self) -> Result<Option<HeaderValue>, QueryError> {
         let read = |p: &PathBuf| {
             std::fs::read_to_string(p).map_err(|e| QueryError::Unreachable {
                 url: self.base.clone(),
                 detail: format!("cannot read credentials file {}: {e}", p.display()),
             })
         };
-        if let Some(f) = &self.cfg.bearer_token_file {
-            return Ok(req.bearer_auth(read(f)?.trim()));
+        let value = if let Some(f) = &self.cfg.bearer_token_file {
+            format!("Bearer {}", read(f)?.trim())
+        } else if let Some(b) = &self.cfg.basic_auth {
+            let password = read(&b.password_file)?;
+            let pair = format!("{}:{}", b.username, password.trim_end_matches('\n'));
+            format!("Basic {}", BASE64_STANDARD.encode(pair))
+        } else {
+            return Ok(None);
+        };
+        let mut value = HeaderValue::from_str(&value).map_err(|_| QueryError::Unreachable {
+            url: self.base.clone(),
+            detail: "the credentials file holds characters not allowed in an HTTP header"
+                .to_string(),
+        })?;
+        value.set_sensitive(true);
+        Ok(Some(value))
+    }
+
+    fn unreachable(&self, detail: String) -> QueryError {
+        QueryError::Unreachable {
+            url: self.base.clone(),
+            detail,
         }
-        if let Some(b) = &self.cfg.basic_auth {
-            return Ok(req.basic_auth(
-                &b.username,
-                Some(read(&b.password_file)?.trim_end_matches('\n')),
-            ));
-        }
-        Ok(req)
     }
 
     fn transport_error(&self, e: reqwest::Error) -> QueryError {
@@ -229,16 +300,50 @@ impl PrometheusClient {
                 timeout: self.cfg.timeout,
             }
         } else {
-            let mut detail = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                detail = format!("{detail}: {s}");
-                src = s.source();
-            }
-            QueryError::Unreachable {
-                url: self.base.clone(),
-                detail,
-            }
+            self.unreachable(error_chain(&e))
+        }
+    }
+}
+
+/// An error and its sources, as one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut detail = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        detail = format!("{detail}: {s}");
+        src = s.source();
+    }
+    detail
+}
+
+/// An answer being read, from either transport.
+// one Reply lives in each query's future for as long as its answer is read; boxing the
+// larger variant would only add an allocation per query
+#[allow(clippy::large_enum_variant)]
+enum Reply<'a> {
+    Reqwest(reqwest::Response),
+    Direct(direct::Answer<'a>),
+}
+
+impl Reply<'_> {
+    fn status(&self) -> u16 {
+        match self {
+            Reply::Reqwest(r) => r.status().as_u16(),
+            Reply::Direct(a) => a.status,
+        }
+    }
+
+    fn content_length(&self) -> Option<u64> {
+        match self {
+            Reply::Reqwest(r) => r.content_length(),
+            Reply::Direct(a) => a.content_length,
+        }
+    }
+
+    async fn chunk(&mut self) -> Result<Option<Bytes>, String> {
+        match self {
+            Reply::Reqwest(r) => r.chunk().await.map_err(|e| error_chain(&e)),
+            Reply::Direct(a) => a.chunk().await,
         }
     }
 }

@@ -4,7 +4,9 @@
 //!
 //! `client.rs` sends the queries ([`PrometheusClient`]), `stream.rs` decodes an instant
 //! answer while it arrives ([`VectorStream`]), falling back to the complete decoder of
-//! `decode.rs` ([`decode_vector`]); `labels.rs` holds a sample's [`Labels`].
+//! `decode.rs` ([`decode_vector`]); `direct.rs` holds the connections to an `http://`
+//! Prometheus, driven by the task that asks ([`Direct`]); `labels.rs` holds a sample's
+//! [`Labels`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,11 +17,13 @@ use crate::model::UnixMillis;
 
 mod client;
 mod decode;
+mod direct;
 mod labels;
 mod stream;
 
 pub use client::{BasicAuth, PrometheusClient, PrometheusConfig};
 pub use decode::{decode_matrix, decode_vector, parse_value};
+pub use direct::{Answer, Direct};
 pub use labels::Labels;
 pub use stream::VectorStream;
 
