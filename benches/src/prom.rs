@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use adapters::prometheus::Direct;
 use anyhow::{bail, Context, Result};
+use http::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 
 use crate::procstat::{self, Usage};
 
@@ -70,7 +72,10 @@ pub fn dir_size(dir: &Path) -> u64 {
 pub struct Prometheus {
     child: Child,
     addr: SocketAddr,
+    /// For readiness and Prometheus' own metrics.
     http: reqwest::Client,
+    /// For the timed queries: the server's own kind of connection.
+    direct: Direct,
 }
 
 /// One timed instant query.
@@ -106,7 +111,19 @@ impl Prometheus {
             .pool_max_idle_per_host(16)
             .tcp_nodelay(true)
             .build()?;
-        let mut prom = Prometheus { child, addr, http };
+        let direct = Direct::for_url(
+            &reqwest::Url::parse(&format!("http://{addr}"))?,
+            Duration::from_secs(5),
+        )
+        .context(
+            "the floor's queries need plain HTTP to Prometheus: unset HTTP_PROXY and ALL_PROXY",
+        )?;
+        let mut prom = Prometheus {
+            child,
+            addr,
+            http,
+            direct,
+        };
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             if let Some(status) = prom.child.try_wait()? {
@@ -146,23 +163,40 @@ impl Prometheus {
         procstat::usage(self.pid()).unwrap_or_default()
     }
 
-    /// Runs an instant query at `at_ms` the way mesh-metrics does (POST form, keep-alive),
-    /// and checks it succeeded with a vector.
+    /// Runs an instant query at `at_ms` the way mesh-metrics does (POST form, on the
+    /// server's own kind of keep-alive connection, [`Direct`]), and checks it succeeded
+    /// with a vector.
     pub async fn query(&self, promql: &str, at_ms: i64) -> Result<Timed> {
         let time = format!("{}.{:03}", at_ms.div_euclid(1000), at_ms.rem_euclid(1000));
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("query", promql)
+            .append_pair("time", &time)
+            .append_pair("timeout", "60s")
+            .finish();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
         let t = Instant::now();
-        let resp = self
-            .http
-            .post(format!("{}/api/v1/query", self.url()))
-            .form(&[("query", promql), ("time", &time), ("timeout", "60s")])
-            .send()
-            .await?;
-        let status = resp.status();
-        let body = resp.bytes().await?;
+        let mut answer = self
+            .direct
+            .post("/api/v1/query", headers, form.into())
+            .await
+            .map_err(|e| anyhow::anyhow!("query {promql:?}: {e}"))?;
+        let mut body = Vec::with_capacity(answer.content_length.unwrap_or(0) as usize);
+        while let Some(piece) = answer
+            .chunk()
+            .await
+            .map_err(|e| anyhow::anyhow!("query {promql:?}: {e}"))?
+        {
+            body.extend_from_slice(&piece);
+        }
         let elapsed = t.elapsed();
-        if !status.is_success() || !body.starts_with(br#"{"status":"success""#) {
+        if answer.status != 200 || !body.starts_with(br#"{"status":"success""#) {
             bail!(
-                "query {promql:?} failed (HTTP {status}): {}",
+                "query {promql:?} failed (HTTP {}): {}",
+                answer.status,
                 String::from_utf8_lossy(&body[..body.len().min(300)])
             );
         }
