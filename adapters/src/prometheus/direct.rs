@@ -5,10 +5,9 @@
 //! connection a task of its own: a query is handed to that task, which may run on another
 //! worker thread, and its answer is handed back, chunk by chunk. A cache miss sends a few
 //! queries and then only waits, so those hand-offs wake idle workers for nothing (in the
-//! benchmark's probes: ~60 µs of CPU and two context switches per miss, a fifth of what a
-//! zero-work proxy spends). Here the task that asks writes the query, reads the answer and,
-//! once the answer is read to its end, puts the connection back in the pool; nothing else
-//! runs.
+//! benchmark's probes they were about a fifth of the server's CPU on a small miss: see
+//! BENCHMARKS.md). Here the task that asks writes the query, reads the answer and, once
+//! the answer is read to its end, puts the connection back in the pool; nothing else runs.
 //!
 //! Used for `http://` Prometheus URLs when no HTTP proxy is set in the environment
 //! (`HTTP_PROXY`, `ALL_PROXY`); TLS and proxies go through reqwest
@@ -17,7 +16,7 @@
 use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::sync::Mutex;
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -216,20 +215,23 @@ impl Answer<'_> {
                 }
                 None => {
                     self.body = None;
-                    self.recycle().await;
+                    self.recycle();
                     return Ok(None);
                 }
             }
         }
     }
 
-    /// After the body's end: lets the connection finish its exchange and pools it.
-    async fn recycle(&mut self) {
+    /// After the body's end: pools the connection if its exchange is over (with the
+    /// request side closed, the connection finishes at once; one that does not is closed
+    /// rather than waited for).
+    fn recycle(&mut self) {
         self.sender = None;
         let Some(mut conn) = self.conn.take() else {
             return;
         };
-        if !self.reusable || poll_fn(|cx| conn.poll_without_shutdown(cx)).await.is_err() {
+        let mut cx = Context::from_waker(Waker::noop());
+        if !self.reusable || !matches!(conn.poll_without_shutdown(&mut cx), Poll::Ready(Ok(()))) {
             return;
         }
         let parts = conn.into_parts();
