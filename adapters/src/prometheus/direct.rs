@@ -9,8 +9,8 @@
 //! BENCHMARKS.md). Here the task that asks writes the query, reads the answer and, once
 //! the answer is read to its end, puts the connection back in the pool; nothing else runs.
 //!
-//! Used for `http://` Prometheus URLs when no HTTP proxy is set in the environment
-//! (`HTTP_PROXY`, `ALL_PROXY`); TLS and proxies go through reqwest
+//! Used for `http://` Prometheus URLs without credentials in them, when no HTTP proxy is
+//! set in the environment (`HTTP_PROXY`, `ALL_PROXY`); the rest goes through reqwest
 //! ([`super::PrometheusClient`] chooses).
 
 use std::future::{poll_fn, Future};
@@ -46,13 +46,15 @@ pub struct Direct {
 }
 
 impl Direct {
-    /// A pool for `url`, or `None` when the URL needs what only reqwest does here: TLS, or
-    /// an HTTP proxy from the environment.
+    /// A pool for `url`, or `None` when the URL needs what only reqwest does here: TLS,
+    /// credentials in the URL (`http://user:password@…`), or an HTTP proxy from the
+    /// environment.
     pub fn for_url(url: &reqwest::Url, connect_timeout: Duration) -> Option<Direct> {
         let proxied = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
             .iter()
             .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
-        if url.scheme() != "http" || proxied {
+        let credentials = !url.username().is_empty() || url.password().is_some();
+        if url.scheme() != "http" || credentials || proxied {
             return None;
         }
         let host = url.host_str()?;
@@ -460,10 +462,11 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_http_is_direct() {
+    fn only_plain_http_without_url_credentials_is_direct() {
         let url = |u: &str| reqwest::Url::parse(u).unwrap();
         let t = Duration::from_secs(1);
         assert!(Direct::for_url(&url("https://prometheus:9090"), t).is_none());
+        assert!(Direct::for_url(&url("http://user:pw@prometheus:9090"), t).is_none());
         let d = Direct::for_url(&url("http://prometheus.monitoring"), t).unwrap();
         assert_eq!(d.authority, "prometheus.monitoring:80");
         assert_eq!(d.host, "prometheus.monitoring");
