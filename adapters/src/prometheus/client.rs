@@ -78,7 +78,8 @@ impl PrometheusConfig {
 /// A Prometheus HTTP API client with pooled connections.
 ///
 /// `http://` URLs are served by [`Direct`] connections, driven by the task that asks
-/// (unless an HTTP proxy is set in the environment); `https://` ones by reqwest.
+/// (unless the URL holds credentials or an HTTP proxy is set in the environment); the
+/// rest by reqwest.
 #[derive(Debug, Clone)]
 pub struct PrometheusClient {
     base: String,
