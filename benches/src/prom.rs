@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use adapters::prometheus::Direct;
 use anyhow::{bail, Context, Result};
+use bytes::Bytes;
 use http::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 
 use crate::procstat::{self, Usage};
@@ -66,6 +67,22 @@ pub fn dir_size(dir: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// The headers and form body of an instant query as mesh-metrics posts it to
+/// `/api/v1/query`: `query`, `time` (Unix seconds) and Prometheus' own `timeout`.
+pub fn query_form(promql: &str, time: &str, timeout: &str) -> (HeaderMap, Bytes) {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("query", promql)
+        .append_pair("time", time)
+        .append_pair("timeout", timeout)
+        .finish();
+    (headers, form.into())
 }
 
 /// A running Prometheus.
@@ -168,20 +185,11 @@ impl Prometheus {
     /// with a vector.
     pub async fn query(&self, promql: &str, at_ms: i64) -> Result<Timed> {
         let time = format!("{}.{:03}", at_ms.div_euclid(1000), at_ms.rem_euclid(1000));
-        let form = form_urlencoded::Serializer::new(String::new())
-            .append_pair("query", promql)
-            .append_pair("time", &time)
-            .append_pair("timeout", "60s")
-            .finish();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
+        let (headers, form) = query_form(promql, &time, "60s");
         let t = Instant::now();
         let mut answer = self
             .direct
-            .post("/api/v1/query", headers, form.into())
+            .post("/api/v1/query", headers, form)
             .await
             .map_err(|e| anyhow::anyhow!("query {promql:?}: {e}"))?;
         let mut body = Vec::with_capacity(answer.content_length.unwrap_or(0) as usize);

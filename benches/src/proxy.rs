@@ -22,9 +22,9 @@ use axum::extract::Request;
 use axum::response::Response;
 use axum::Router;
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http::{header, HeaderValue, StatusCode};
 
-use crate::plans;
+use crate::{plans, prom};
 
 /// The Prometheus the proxy asks, and the server settings it imitates.
 #[derive(Debug, Clone)]
@@ -65,23 +65,10 @@ impl Upstream {
         let at = now - now.rem_euclid(self.evaluation_interval_ms);
         let time = format!("{}.{:03}", at.div_euclid(1000), at.rem_euclid(1000));
         let timeout = format!("{}ms", self.timeout.as_millis());
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
         let sent = futures::future::try_join_all(queries.iter().map(|promql| {
-            let form = form_urlencoded::Serializer::new(String::new())
-                .append_pair("query", promql)
-                .append_pair("time", &time)
-                .append_pair("timeout", &timeout)
-                .finish();
-            let headers = headers.clone();
+            let (headers, form) = prom::query_form(promql, &time, &timeout);
             async move {
-                let mut answer = self
-                    .prometheus
-                    .post("/api/v1/query", headers, form.into())
-                    .await?;
+                let mut answer = self.prometheus.post("/api/v1/query", headers, form).await?;
                 let mut read = 0;
                 while let Some(piece) = answer.chunk().await? {
                     read += piece.len();
