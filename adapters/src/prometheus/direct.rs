@@ -7,7 +7,9 @@
 //! queries and then only waits, so those hand-offs wake idle workers for nothing (in the
 //! benchmark's probes they were about a fifth of the server's CPU on a small miss: see
 //! BENCHMARKS.md). Here the task that asks writes the query, reads the answer and, once
-//! the answer is read to its end, puts the connection back in the pool; nothing else runs.
+//! the answer is read to its end, puts the connection back in the pool; nothing else runs,
+//! and the hand-offs between the connection and its receivers do not wake that task
+//! either ([`InTask`]).
 //!
 //! Used for `http://` Prometheus URLs without credentials in them, when no HTTP proxy is
 //! set in the environment (`HTTP_PROXY`, `ALL_PROXY`); the rest goes through reqwest
@@ -26,6 +28,8 @@ use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+
+use super::in_task::InTask;
 
 /// Idle connections kept per Prometheus (as reqwest's `pool_max_idle_per_host`).
 const MAX_IDLE: usize = 64;
@@ -115,25 +119,30 @@ impl Direct {
         let mut sent = pin!(sender.send_request(request));
         let mut conn = Some(conn);
         let mut ended = None;
+        let in_task = InTask::new();
         let response = poll_fn(|cx| {
-            // the connection writes the request and reads the head into `sent` (and, for a
-            // short answer, may read all of it and see the connection end)
-            if let Some(c) = conn.as_mut() {
-                if let Poll::Ready(r) = c.poll_without_shutdown(cx) {
-                    conn = None;
-                    ended = Some(
-                        r.err()
-                            .map_or("Prometheus closed the connection".into(), |e| e.to_string()),
-                    );
+            in_task.poll(cx, |cx| {
+                // the connection writes the request and reads the head into `sent` (and,
+                // for a short answer, may read all of it and see the connection end)
+                if let Some(c) = conn.as_mut() {
+                    if let Poll::Ready(r) = c.poll_without_shutdown(cx) {
+                        conn = None;
+                        ended = Some(
+                            r.err()
+                                .map_or("Prometheus closed the connection".into(), |e| {
+                                    e.to_string()
+                                }),
+                        );
+                    }
                 }
-            }
-            match sent.as_mut().poll(cx) {
-                Poll::Ready(r) => Poll::Ready(r.map_err(|e| e.to_string())),
-                Poll::Pending => match ended.take() {
-                    Some(why) => Poll::Ready(Err(why)),
-                    None => Poll::Pending,
-                },
-            }
+                match sent.as_mut().poll(cx) {
+                    Poll::Ready(r) => Poll::Ready(r.map_err(|e| e.to_string())),
+                    Poll::Pending => match ended.take() {
+                        Some(why) => Poll::Ready(Err(why)),
+                        None => Poll::Pending,
+                    },
+                }
+            })
         })
         .await?;
         let reusable = !response
@@ -150,6 +159,7 @@ impl Direct {
             conn,
             reusable,
             pool: self,
+            in_task,
         })
     }
 
@@ -184,6 +194,7 @@ pub struct Answer<'a> {
     conn: Option<Connection>,
     reusable: bool,
     pool: &'a Direct,
+    in_task: InTask,
 }
 
 impl Answer<'_> {
@@ -194,19 +205,22 @@ impl Answer<'_> {
                 return Ok(None);
             };
             let conn = &mut self.conn;
+            let in_task = &self.in_task;
             let frame = poll_fn(|cx| {
-                // the connection reads the body into `body`; once it is done, `body` still
-                // holds what it read
-                if let Some(c) = conn.as_mut() {
-                    match c.poll_without_shutdown(cx) {
-                        Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.to_string()))),
-                        Poll::Ready(Ok(())) => *conn = None,
-                        Poll::Pending => {}
+                in_task.poll(cx, |cx| {
+                    // the connection reads the body into `body`; once it is done, `body`
+                    // still holds what it read
+                    if let Some(c) = conn.as_mut() {
+                        match c.poll_without_shutdown(cx) {
+                            Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e.to_string()))),
+                            Poll::Ready(Ok(())) => *conn = None,
+                            Poll::Pending => {}
+                        }
                     }
-                }
-                std::pin::Pin::new(&mut *body)
-                    .poll_frame(cx)
-                    .map(|f| f.map(|f| f.map_err(|e| e.to_string())))
+                    std::pin::Pin::new(&mut *body)
+                        .poll_frame(cx)
+                        .map(|f| f.map(|f| f.map_err(|e| e.to_string())))
+                })
             })
             .await;
             match frame {
@@ -228,14 +242,21 @@ impl Answer<'_> {
     /// request side closed, the connection finishes at once; one that does not is closed
     /// rather than waited for).
     fn recycle(&mut self) {
-        self.sender = None;
-        let Some(mut conn) = self.conn.take() else {
+        // closing the request side wakes the connection, which this task drove: not a
+        // reason to poll the task again
+        let (sender, conn) = (self.sender.take(), self.conn.take());
+        let finished = self.in_task.quietly(|| {
+            drop(sender);
+            let mut conn = conn?;
+            let mut cx = Context::from_waker(Waker::noop());
+            match conn.poll_without_shutdown(&mut cx) {
+                Poll::Ready(Ok(())) => Some(conn),
+                _ => None,
+            }
+        });
+        let Some(conn) = finished.filter(|_| self.reusable) else {
             return;
         };
-        let mut cx = Context::from_waker(Waker::noop());
-        if !self.reusable || !matches!(conn.poll_without_shutdown(&mut cx), Poll::Ready(Ok(()))) {
-            return;
-        }
         let parts = conn.into_parts();
         if parts.read_buf.is_empty() {
             self.pool.put_idle(parts.io.into_inner());
@@ -421,6 +442,61 @@ mod tests {
                 head.ends_with("query=up&time=1.500&timeout=10000ms"),
                 "{head}"
             );
+        }
+    }
+
+    /// Wake-ups of a task that arrive while the task is being polled (hand-offs inside
+    /// it, each of which a multi-thread runtime turns into waking an idle worker).
+    struct Counting {
+        task: Waker,
+        polling: std::sync::atomic::AtomicBool,
+        during_poll: Arc<AtomicUsize>,
+    }
+
+    impl std::task::Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            if self.polling.load(Ordering::SeqCst) {
+                self.during_poll.fetch_add(1, Ordering::SeqCst);
+            }
+            self.task.wake_by_ref();
+        }
+    }
+
+    /// Runs `fut` to its end and counts the wake-ups its task got while being polled.
+    async fn wakes_during_poll<F: Future>(fut: F) -> (F::Output, usize) {
+        let during_poll = Arc::new(AtomicUsize::new(0));
+        let mut fut = pin!(fut);
+        let out = poll_fn(|cx| {
+            let counting = Arc::new(Counting {
+                task: cx.waker().clone(),
+                polling: true.into(),
+                during_poll: during_poll.clone(),
+            });
+            let waker = Waker::from(counting.clone());
+            let polled = fut.as_mut().poll(&mut Context::from_waker(&waker));
+            counting.polling.store(false, Ordering::SeqCst);
+            polled
+        })
+        .await;
+        (out, during_poll.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn a_query_wakes_its_task_only_from_outside() {
+        for mode in [Mode::KeepAlive, Mode::Chunked] {
+            let s = stub(mode).await;
+            let c = client(&s.url, |_| {});
+            // a new connection, then the same one again
+            for _ in 0..2 {
+                let (answer, wakes) = wakes_during_poll(ask(&c)).await;
+                assert_eq!(answer.unwrap(), 2.5);
+                assert_eq!(wakes, 0);
+            }
+            assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
         }
     }
 

@@ -5,8 +5,8 @@
 //! `client.rs` sends the queries ([`PrometheusClient`]), `stream.rs` decodes an instant
 //! answer while it arrives ([`VectorStream`]), falling back to the complete decoder of
 //! `decode.rs` ([`decode_vector`]); `direct.rs` holds the connections to an `http://`
-//! Prometheus, driven by the task that asks ([`Direct`]); `labels.rs` holds a sample's
-//! [`Labels`].
+//! Prometheus, driven by the task that asks ([`Direct`]), with `in_task.rs` keeping that
+//! task from waking itself on every hand-off; `labels.rs` holds a sample's [`Labels`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +18,7 @@ use crate::model::UnixMillis;
 mod client;
 mod decode;
 mod direct;
+mod in_task;
 mod labels;
 mod stream;
 
