@@ -52,6 +52,10 @@ pub struct Machine {
     pub memory_gib: f64,
     /// Kernel release.
     pub kernel: String,
+    /// How an idle CPU waits (the cpuidle driver, and the guest's halt polling when the
+    /// kernel has it): on a VM that halts at once, every wake-up of an idle vCPU is an
+    /// interrupt through the hypervisor, which every hop of a request pays.
+    pub cpu_idle: String,
     /// `prometheus --version`, first line.
     pub prometheus: String,
     /// 1-minute load average when the run started.
@@ -291,7 +295,7 @@ impl Report {
         let m = &self.machine;
         let _ = writeln!(
             s,
-            "Run {} ({}), {:.0} s. Machine: {} × {}, {:.1} GiB RAM, Linux {}, {}. \
+            "Run {} ({}), {:.0} s. Machine: {} × {}, {:.1} GiB RAM, Linux {}, CPU idle: {}, {}. \
              Load average {:.2} at the start, {:.2}–{:.2} during the run (other builds may have shared the machine).\n",
             self.started,
             if self.quick { "quick" } else { "full" },
@@ -300,6 +304,7 @@ impl Report {
             m.cpu_model,
             m.memory_gib,
             m.kernel,
+            m.cpu_idle,
             m.prometheus,
             m.load_start,
             m.load_range.0,

@@ -477,6 +477,22 @@ fn loadavg() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The cpuidle driver, and the guest halt polling of the `haltpoll` driver (0 ns: an idle
+/// vCPU halts at once).
+fn cpu_idle() -> String {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    let driver =
+        read("/sys/devices/system/cpu/cpuidle/current_driver").unwrap_or_else(|| "unknown".into());
+    match read("/sys/module/haltpoll/parameters/guest_halt_poll_ns") {
+        Some(ns) if driver == "haltpoll" => format!("{driver}, guest halt polling {ns} ns"),
+        _ => driver,
+    }
+}
+
 /// Describes the machine.
 pub fn machine() -> Machine {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -509,6 +525,7 @@ pub fn machine() -> Machine {
             .unwrap_or_default()
             .trim()
             .to_string(),
+        cpu_idle: cpu_idle(),
         prometheus,
         load_start: load,
         load_range: (load, load),
