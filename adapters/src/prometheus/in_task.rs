@@ -118,14 +118,33 @@ mod tests {
         (count.clone(), Waker::from(count))
     }
 
+    /// A task's wake-up count, its `InTask` after one pending poll, and the waker that
+    /// poll gave the inner futures.
+    fn pending_once() -> (Arc<Count>, InTask, Waker) {
+        let (count, waker) = task();
+        let in_task = InTask::new();
+        let mut kept = None;
+        let polled: Poll<()> = in_task.poll(&mut Context::from_waker(&waker), |inner| {
+            kept = Some(inner.waker().clone());
+            Poll::Pending
+        });
+        assert!(polled.is_pending());
+        (count, in_task, kept.unwrap())
+    }
+
+    /// One `InTask::poll` of `f` from a fresh task: what it returned, and how often the
+    /// task was woken.
+    fn poll_once<T>(f: impl FnMut(&mut Context<'_>) -> Poll<T>) -> (Poll<T>, usize) {
+        let (count, waker) = task();
+        let polled = InTask::new().poll(&mut Context::from_waker(&waker), f);
+        (polled, count.0.load(SeqCst))
+    }
+
     #[test]
     fn a_wake_up_while_polled_polls_again_instead_of_waking_the_task() {
-        let (count, waker) = task();
-        let mut cx = Context::from_waker(&waker);
-        let in_task = InTask::new();
         let mut rounds = 0;
         // round 1 hands something over (wakes), round 2 finds it ready
-        let polled = in_task.poll(&mut cx, |inner| {
+        let (polled, wakes) = poll_once(|inner| {
             rounds += 1;
             if rounds == 1 {
                 inner.waker().wake_by_ref();
@@ -135,39 +154,21 @@ mod tests {
             }
         });
         assert_eq!(polled, Poll::Ready(2));
-        assert_eq!(count.0.load(SeqCst), 0);
+        assert_eq!(wakes, 0);
     }
 
     #[test]
     fn a_wake_up_after_the_poll_wakes_the_task() {
-        let (count, waker) = task();
-        let mut cx = Context::from_waker(&waker);
-        let in_task = InTask::new();
-        let mut kept = None;
-        let polled: Poll<()> = in_task.poll(&mut cx, |inner| {
-            kept = Some(inner.waker().clone());
-            Poll::Pending
-        });
-        assert!(polled.is_pending());
+        let (count, _, kept) = pending_once();
         assert_eq!(count.0.load(SeqCst), 0);
         // the socket becomes readable later, from the I/O driver
-        std::thread::spawn(move || kept.unwrap().wake())
-            .join()
-            .unwrap();
+        std::thread::spawn(move || kept.wake()).join().unwrap();
         assert_eq!(count.0.load(SeqCst), 1);
     }
 
     #[test]
     fn what_runs_quietly_does_not_wake_the_task() {
-        let (count, waker) = task();
-        let mut cx = Context::from_waker(&waker);
-        let in_task = InTask::new();
-        let mut kept = None;
-        let _: Poll<()> = in_task.poll(&mut cx, |inner| {
-            kept = Some(inner.waker().clone());
-            Poll::Pending
-        });
-        let kept = kept.unwrap();
+        let (count, in_task, kept) = pending_once();
         in_task.quietly(|| kept.wake_by_ref());
         assert_eq!(count.0.load(SeqCst), 0);
         // and afterwards wake-ups reach the task again
@@ -177,17 +178,14 @@ mod tests {
 
     #[test]
     fn a_future_that_always_wakes_itself_still_yields_to_the_runtime() {
-        let (count, waker) = task();
-        let mut cx = Context::from_waker(&waker);
-        let in_task = InTask::new();
         let mut rounds = 0;
-        let polled: Poll<()> = in_task.poll(&mut cx, |inner| {
+        let (polled, wakes) = poll_once(|inner| {
             rounds += 1;
             inner.waker().wake_by_ref();
-            Poll::Pending
+            Poll::<()>::Pending
         });
         assert!(polled.is_pending());
         assert_eq!(rounds, MAX_ROUNDS);
-        assert_eq!(count.0.load(SeqCst), 1);
+        assert_eq!(wakes, 1);
     }
 }
