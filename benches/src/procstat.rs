@@ -1,5 +1,6 @@
 //! Resource use of a process, read from `/proc`: CPU time (`/proc/<pid>/stat` in clock ticks,
-//! or to the nanosecond from each thread's `schedstat`) and resident memory (`VmRSS` and its
+//! or to the nanosecond, with the number of times a thread ran, from each thread's
+//! `schedstat`) and resident memory (`VmRSS` and its
 //! high-water mark `VmHWM` in `/proc/<pid>/status`).
 
 use std::process::Child;
@@ -55,15 +56,26 @@ pub fn usage(pid: u32) -> Option<Usage> {
     })
 }
 
-/// CPU time of the living threads of process `pid`, nanoseconds (the sum of the first
-/// field of every `/proc/<pid>/task/*/schedstat`); `None` where the kernel does not
-/// provide it or the process is gone. Precise enough to divide a few hundred requests
-/// into, where clock ticks are 10 ms.
-pub fn cpu_ns(pid: u32) -> Option<u64> {
-    let mut total = 0u64;
+/// Scheduler counts of a process's living threads, from `/proc/<pid>/task/*/schedstat`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sched {
+    /// CPU time, nanoseconds (the first field): precise enough to divide a few hundred
+    /// requests into, where clock ticks are 10 ms.
+    pub cpu_ns: u64,
+    /// How many times a thread was given a CPU (the third field): each wake-up of a
+    /// sleeping thread counts once, as does each return after being preempted.
+    pub runs: u64,
+}
+
+/// The [`Sched`] counts of process `pid`; `None` where the kernel does not provide them
+/// or the process is gone.
+pub fn sched(pid: u32) -> Option<Sched> {
+    let mut total = Sched::default();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
         let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        let mut fields = stat.split_whitespace().map(|f| f.parse::<u64>().ok());
+        total.cpu_ns += fields.next()??;
+        total.runs += fields.nth(1)??;
     }
     Some(total)
 }
@@ -106,8 +118,8 @@ mod tests {
     }
 
     #[test]
-    fn nanosecond_cpu_time_grows_with_work() {
-        let Some(before) = cpu_ns(std::process::id()) else {
+    fn cpu_time_and_runs_grow_with_work_and_sleep() {
+        let Some(before) = sched(std::process::id()) else {
             eprintln!("no schedstat on this kernel: nothing to check");
             return;
         };
@@ -116,8 +128,16 @@ mod tests {
         while start.elapsed() < Duration::from_millis(30) {
             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
         }
-        let after = cpu_ns(std::process::id()).unwrap();
-        assert!(after >= before + 10_000_000, "{before} -> {after} ({x})");
-        assert_eq!(cpu_ns(u32::MAX), None);
+        // every sleep ends with a wake-up
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let after = sched(std::process::id()).unwrap();
+        assert!(
+            after.cpu_ns >= before.cpu_ns + 10_000_000,
+            "{before:?} -> {after:?} ({x})"
+        );
+        assert!(after.runs >= before.runs + 5, "{before:?} -> {after:?}");
+        assert_eq!(sched(u32::MAX), None);
     }
 }

@@ -145,6 +145,11 @@ pub struct Miss {
     pub server_cpu_us: Option<f64>,
     /// The zero-work proxy's CPU time per timed miss, µs, counted the same way.
     pub proxy_cpu_us: Option<f64>,
+    /// How many times mesh-metrics' threads ran per timed miss (each wake-up of a sleeping
+    /// thread counts once), counted the same way.
+    pub server_runs: Option<f64>,
+    /// The same for the zero-work proxy.
+    pub proxy_runs: Option<f64>,
 }
 
 impl Miss {
@@ -357,22 +362,25 @@ impl Report {
         }
 
         s.push_str("\n### The server's own work on a cache miss\n\n");
-        s.push_str("| workloads / edges | question | latency ×proxy p50 / p99 | CPU µs / miss: mesh-metrics | zero-work proxy | the server's own (difference) |\n");
-        s.push_str("|---|---|---|---|---|---|\n");
+        s.push_str("| workloads / edges | question | latency ×proxy p50 / p99 | CPU µs / miss: mesh-metrics | zero-work proxy | the server's own (difference) | thread wake-ups / miss: mesh-metrics / proxy |\n");
+        s.push_str("|---|---|---|---|---|---|---|\n");
         for sc in &self.scales {
             for mi in &sc.misses {
                 let us = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.0}"));
+                let runs = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}"));
                 let own = mi.server_cpu_us.zip(mi.proxy_cpu_us).map(|(s, p)| s - p);
                 let (l50, l99) = mi.server_proxy_ratio();
                 let _ = writeln!(
                     s,
-                    "| {} / {} | {} | {l50:.2} / {l99:.2} | {} | {} | {} |",
+                    "| {} / {} | {} | {l50:.2} / {l99:.2} | {} | {} | {} | {} / {} |",
                     sc.workloads,
                     sc.edges,
                     mi.question,
                     us(mi.server_cpu_us),
                     us(mi.proxy_cpu_us),
                     us(own),
+                    runs(mi.server_runs),
+                    runs(mi.proxy_runs),
                 );
             }
         }
@@ -691,6 +699,8 @@ mod tests {
             },
             server_cpu_us: Some(412.4),
             proxy_cpu_us: Some(250.0),
+            server_runs: Some(4.04),
+            proxy_runs: Some(3.5),
             ..Miss::default()
         });
         sc.hits.push(Hit {
@@ -724,7 +734,7 @@ mod tests {
         assert!(md.contains("| 9.9 / 11.0 (1.10 / 1.00) |"), "{md}");
         assert!(md.contains("zero-work proxy"), "{md}");
         assert!(
-            md.contains("| 10 / 20 | namespace list | 1.01 / 1.09 | 412 | 250 | 162 |"),
+            md.contains("| 10 / 20 | namespace list | 1.01 / 1.09 | 412 | 250 | 162 | 4.0 / 3.5 |"),
             "{md}"
         );
         assert!(

@@ -313,11 +313,11 @@ fn timed_misses(
     Ok(rep)
 }
 
-/// The CPU time a process spends on timed misses, to the nanosecond
-/// ([`procstat::cpu_ns`]); `None` where the kernel does not tell.
+/// The CPU time a process spends on timed misses, to the nanosecond, and how many times
+/// its threads ran meanwhile ([`procstat::sched`]); `None` where the kernel does not tell.
 struct CpuPerMiss {
     pid: u32,
-    ns: Option<u64>,
+    total: Option<procstat::Sched>,
     misses: usize,
 }
 
@@ -325,28 +325,40 @@ impl CpuPerMiss {
     fn new(pid: u32) -> Self {
         CpuPerMiss {
             pid,
-            ns: Some(0),
+            total: Some(procstat::Sched::default()),
             misses: 0,
         }
     }
 
-    /// Runs `f` (which sends `misses` misses) and adds the process's CPU time meanwhile.
+    /// Runs `f` (which sends `misses` misses) and adds the process's counts meanwhile.
     fn during<T>(&mut self, misses: usize, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        let before = procstat::cpu_ns(self.pid);
+        let before = procstat::sched(self.pid);
         let out = f()?;
-        let after = procstat::cpu_ns(self.pid);
-        self.ns = match (self.ns, before, after) {
-            (Some(ns), Some(b), Some(a)) => Some(ns + a.saturating_sub(b)),
+        let after = procstat::sched(self.pid);
+        self.total = match (self.total, before, after) {
+            (Some(t), Some(b), Some(a)) => Some(procstat::Sched {
+                cpu_ns: t.cpu_ns + a.cpu_ns.saturating_sub(b.cpu_ns),
+                runs: t.runs + a.runs.saturating_sub(b.runs),
+            }),
             _ => None,
         };
         self.misses += misses;
         Ok(out)
     }
 
+    /// The counts so far, once there are misses.
+    fn per_miss(&self) -> Option<(procstat::Sched, f64)> {
+        Some((self.total?, self.misses as f64)).filter(|_| self.misses > 0)
+    }
+
     /// Mean CPU µs per miss so far.
     fn micros(&self) -> Option<f64> {
-        let ns = self.ns.filter(|_| self.misses > 0)?;
-        Some(ns as f64 / 1e3 / self.misses as f64)
+        self.per_miss().map(|(t, n)| t.cpu_ns as f64 / 1e3 / n)
+    }
+
+    /// Mean thread runs (wake-ups) per miss so far.
+    fn runs(&self) -> Option<f64> {
+        self.per_miss().map(|(t, n)| t.runs as f64 / n)
     }
 }
 
@@ -790,6 +802,8 @@ async fn run_scale(
             reference: Summary::of(&reference),
             server_cpu_us: server_cpu.micros(),
             proxy_cpu_us: proxy_cpu.micros(),
+            server_runs: server_cpu.runs(),
+            proxy_runs: proxy_cpu.runs(),
         });
     }
 
