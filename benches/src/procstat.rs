@@ -1,7 +1,7 @@
 //! Resource use of a process, read from `/proc`: CPU time (`/proc/<pid>/stat` in clock ticks,
 //! or to the nanosecond, with the number of times a thread ran, from each thread's
-//! `schedstat`) and resident memory (`VmRSS` and its
-//! high-water mark `VmHWM` in `/proc/<pid>/status`).
+//! `schedstat`) and resident memory (`VmRSS` and its high-water mark `VmHWM` in
+//! `/proc/<pid>/status`).
 
 use std::process::Child;
 use std::sync::OnceLock;
