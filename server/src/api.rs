@@ -39,9 +39,12 @@ pub struct AppState {
 
 /// The router: one fallback handler, dispatching on the parsed path, with the response
 /// cache (its budget: the shares the backends lend it, its period: the evaluation interval).
+/// Starts the caches' bookkeeping task ([`crate::housekeeping`]), so it must be called
+/// within the runtime.
 pub fn router(state: Arc<AppState>) -> Router {
     let budget = state.backends.iter().map(|b| b.exec.response_share()).sum();
     let responses = Arc::new(ResponseCache::new(state.evaluation_interval, budget));
+    crate::housekeeping::spawn(&responses, &state);
     Router::new()
         .fallback(handle)
         .layer(Extension(responses))

@@ -12,7 +12,8 @@
 //!   authorization through the Kubernetes API.
 //! * [`backends`]: mesh adapters + Prometheus per backend, namespace routing.
 //! * [`cache`]: the coalescing Prometheus result cache; [`response_cache`]: rendered
-//!   answers, and the server's own `/metrics`.
+//!   answers, and the server's own `/metrics`; [`housekeeping`]: their bookkeeping, off
+//!   the request path; [`reclaim`]: freeing what they evict.
 
 pub mod api;
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod custom;
+pub mod housekeeping;
 pub mod listener;
 pub mod pods;
 pub mod promapi;

@@ -1,0 +1,106 @@
+//! Runs the caches' bookkeeping on a task of its own. moka applies its pending reads and
+//! writes, expires entries and hands evictions to their listener in batches, inside
+//! whichever request next touches a cache once 300 ms have passed since the last batch (or
+//! 64 operations are queued): that request then waits for the whole batch. Running the
+//! batches here every [`PERIOD`] keeps the time-based ones off the request path; a burst of
+//! more than 64 operations between two runs is still applied by the request that queues
+//! them.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use crate::api::AppState;
+use crate::response_cache::ResponseCache;
+
+/// How often the bookkeeping runs: well inside moka's own 300 ms, so that this task is the
+/// one that finds a time-based batch due.
+pub const PERIOD: Duration = Duration::from_millis(100);
+
+/// Spawns the task that settles the response cache and every backend's result cache each
+/// [`PERIOD`]. It holds neither: it ends once they are dropped.
+pub fn spawn(responses: &Arc<ResponseCache>, state: &Arc<AppState>) -> JoinHandle<()> {
+    let (responses, state) = (Arc::downgrade(responses), Arc::downgrade(state));
+    every(PERIOD, move || {
+        let (responses, state) = (responses.upgrade()?, state.upgrade()?);
+        Some(async move {
+            responses.settle().await;
+            for b in state.backends.iter() {
+                b.exec.settle().await;
+            }
+        })
+    })
+}
+
+/// Spawns a task that awaits what `settle` returns every `period`, until it returns `None`.
+fn every<F, Fut>(period: Duration, mut settle: F) -> JoinHandle<()>
+where
+    F: FnMut() -> Option<Fut> + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match settle() {
+                Some(run) => run.await,
+                None => return,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::response_cache::{Answer, ResponseKey};
+    use adapters::model::UnixMillis;
+    use bytes::Bytes;
+
+    /// A response cache settled by [`every`], as [`spawn`] settles the server's.
+    fn settled_cache() -> (Arc<ResponseCache>, JoinHandle<()>) {
+        let cache = Arc::new(ResponseCache::new(Duration::from_secs(60), 1 << 20));
+        let weak = Arc::downgrade(&cache);
+        let task = every(PERIOD, move || {
+            let cache = weak.upgrade()?;
+            Some(async move { cache.settle().await })
+        });
+        (cache, task)
+    }
+
+    #[tokio::test]
+    async fn bookkeeping_runs_without_a_request() {
+        let (cache, _task) = settled_cache();
+        let key = ResponseKey::new("/p", Duration::from_secs(30), UnixMillis(0), None);
+        let answer = Answer {
+            content_type: "application/json",
+            body: Bytes::from_static(b"{}"),
+        };
+        cache
+            .get_or_render(key, async { Ok(answer) })
+            .await
+            .unwrap();
+        // no request touches the cache again: only the task can apply the insertion
+        for _ in 0..50 {
+            if cache.entries() == 1 {
+                return;
+            }
+            tokio::time::sleep(PERIOD / 2).await;
+        }
+        panic!("the insertion was not applied within 50 half-periods");
+    }
+
+    #[tokio::test]
+    async fn the_task_ends_with_the_cache() {
+        let (cache, task) = settled_cache();
+        drop(cache);
+        tokio::time::timeout(PERIOD * 20, task)
+            .await
+            .expect("the task outlived its cache")
+            .unwrap();
+    }
+}
