@@ -77,6 +77,11 @@ impl<E: Executor + 'static> CachedExecutor<E> {
         self.cache.as_ref().map_or(0, |c| c.weighted_size())
     }
 
+    /// Entries held, as of the last bookkeeping.
+    pub fn entries(&self) -> u64 {
+        self.cache.as_ref().map_or(0, |c| c.entry_count())
+    }
+
     /// Activity counters.
     pub fn stats(&self) -> &CacheStats {
         &self.stats
