@@ -54,7 +54,9 @@ pub struct Machine {
     pub kernel: String,
     /// How an idle CPU waits (the cpuidle driver, and the guest's halt polling when the
     /// kernel has it): on a VM that halts at once, every wake-up of an idle vCPU is an
-    /// interrupt through the hypervisor, which every hop of a request pays.
+    /// interrupt through the hypervisor, which every hop of a request pays. Also says when
+    /// the kernel packs woken tasks onto running vCPUs instead, so that a process woken by
+    /// another shares its vCPU.
     pub cpu_idle: String,
     /// `prometheus --version`, first line.
     pub prometheus: String,

@@ -489,8 +489,10 @@ fn loadavg() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The cpuidle driver, and the guest halt polling of the `haltpoll` driver (0 ns: an idle
-/// vCPU halts at once).
+/// The cpuidle driver, the guest halt polling of the `haltpoll` driver (0 ns: an idle vCPU
+/// halts at once), and whether the kernel packs woken tasks onto running vCPUs rather than
+/// waking a halted one (`kernel.sched_vcpu_pack`, a knob of some guest kernels; absent
+/// upstream).
 fn cpu_idle() -> String {
     let read = |path: &str| {
         std::fs::read_to_string(path)
@@ -499,9 +501,17 @@ fn cpu_idle() -> String {
     };
     let driver =
         read("/sys/devices/system/cpu/cpuidle/current_driver").unwrap_or_else(|| "unknown".into());
-    match read("/sys/module/haltpoll/parameters/guest_halt_poll_ns") {
+    let idle = match read("/sys/module/haltpoll/parameters/guest_halt_poll_ns") {
         Some(ns) if driver == "haltpoll" => format!("{driver}, guest halt polling {ns} ns"),
         _ => driver,
+    };
+    match read("/proc/sys/kernel/sched_vcpu_pack") {
+        Some(pack) if pack != "0" => {
+            format!(
+                "{idle}, woken tasks packed onto running vCPUs (kernel.sched_vcpu_pack = {pack})"
+            )
+        }
+        _ => idle,
     }
 }
 
