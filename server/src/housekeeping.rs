@@ -16,9 +16,10 @@ use tokio::task::JoinHandle;
 use crate::api::AppState;
 use crate::response_cache::ResponseCache;
 
-/// How often the bookkeeping runs while a cache holds entries: well inside moka's own
-/// 300 ms, so that this task is the one that finds a time-based batch due.
-pub const PERIOD: Duration = Duration::from_millis(100);
+/// How often the bookkeeping runs while a cache holds entries: inside moka's own 300 ms,
+/// so that this task is the one that finds a time-based batch due, and no more often (each
+/// run wakes a worker thread).
+pub const PERIOD: Duration = Duration::from_millis(200);
 
 /// How often it runs while both caches are empty: the first requests after a pause may then
 /// apply a batch themselves, of an empty cache.
