@@ -5,6 +5,9 @@
 /// The quantiles reported by SMI, in the order p50, p90, p99.
 pub const SMI_QUANTILES: [f64; 3] = [0.5, 0.9, 0.99];
 
+/// Room made for the first bucket of a histogram.
+const TYPICAL_BUCKETS: usize = 32;
+
 /// Cumulative bucket counts of one histogram: `(upper bound, count)` pairs, in any
 /// order, possibly with repeated bounds (they are summed).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -13,6 +16,10 @@ pub struct Buckets(Vec<(f64, f64)>);
 impl Buckets {
     /// Adds the count of one `le` bucket; repeated bounds accumulate.
     pub fn add(&mut self, upper_bound: f64, count: f64) {
+        if self.0.capacity() == 0 {
+            // the meshes' histograms have 15–30 buckets: grow once, not five times
+            self.0.reserve_exact(TYPICAL_BUCKETS);
+        }
         self.0.push((upper_bound, count));
     }
 

@@ -141,7 +141,7 @@ fn planning(c: &mut Criterion) {
 fn decoding(c: &mut Criterion) {
     let mut g = c.benchmark_group("decode_prometheus_json");
     for items in [10usize, 100, 1000] {
-        let body = bucket_answer(items);
+        let body = bytes::Bytes::from(bucket_answer(items));
         g.throughput(Throughput::Bytes(body.len() as u64));
         g.bench_with_input(BenchmarkId::new("buckets", items), &body, |b, body| {
             b.iter(|| decode_vector("http://p", 200, black_box(body)).unwrap())
@@ -152,9 +152,9 @@ fn decoding(c: &mut Criterion) {
             &body,
             |b, body| {
                 b.iter(|| {
-                    let mut answer = VectorStream::new(body.len());
+                    let mut answer = VectorStream::new(0);
                     for piece in black_box(body).chunks(4096) {
-                        answer.feed(piece);
+                        answer.feed(body.slice_ref(piece));
                     }
                     answer.finish("http://p", 200).unwrap()
                 })

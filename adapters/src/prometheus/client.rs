@@ -177,7 +177,7 @@ impl PrometheusClient {
             // decode each piece while Prometheus is still writing the next
             let mut answer = VectorStream::new(reply.content_length().unwrap_or(0) as usize);
             while let Some(piece) = reply.chunk().await.map_err(|e| self.unreachable(e))? {
-                answer.feed(&piece);
+                answer.feed(piece);
             }
             answer.finish(&self.base, reply.status())
         })

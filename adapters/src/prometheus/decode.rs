@@ -1,11 +1,14 @@
 //! The complete decoder of Prometheus answers (`/api/v1/query` and `/api/v1/query_range`):
 //! envelope, errors, vectors, scalars and matrices, with serde.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
-use serde::de::{Deserializer, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use super::labels::{LabelArena, LabelPairs, Str};
 use super::{Labels, Matrix, QueryError, Sample, Vector};
 
 /// A sample value as Prometheus prints it (a string), parsed while decoding.
@@ -43,21 +46,114 @@ struct Envelope {
 #[derive(Deserialize)]
 #[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
 enum Data {
-    Vector(Vec<RawSample>),
+    Vector(Series<Instant>),
     Scalar((f64, Value)),
-    Matrix(Vec<RawSeries>),
+    Matrix(Series<Range>),
 }
 
-#[derive(Deserialize)]
-struct RawSeries {
-    metric: Labels,
-    values: Vec<(f64, Value)>,
+/// What an element of a result array holds besides its label set, and under which key.
+trait Point<'de>: Deserialize<'de> {
+    /// The key: `value` or `values`.
+    const KEY: &'static str;
 }
 
+/// A vector sample's `value`: its time and value.
 #[derive(Deserialize)]
-struct RawSample {
-    metric: Labels,
-    value: (f64, Value),
+struct Instant((f64, Value));
+
+impl Point<'_> for Instant {
+    const KEY: &'static str = "value";
+}
+
+/// A matrix series' `values`.
+#[derive(Deserialize)]
+struct Range(Vec<(f64, Value)>);
+
+impl Point<'_> for Range {
+    const KEY: &'static str = "values";
+}
+
+/// The elements of a vector or of a matrix, their label sets in one [`LabelArena`].
+struct Series<T> {
+    labels: Vec<Labels>,
+    points: Vec<T>,
+}
+
+impl<'de, T: Point<'de>> Deserialize<'de> for Series<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Elements<T>(PhantomData<T>);
+        impl<'de, T: Point<'de>> Visitor<'de> for Elements<T> {
+            type Value = Series<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(
+                    f,
+                    "an array of {{\"metric\": …, \"{}\": …}} objects",
+                    T::KEY
+                )
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Series<T>, A::Error> {
+                let mut arena = LabelArena::default();
+                let mut pairs = Vec::new();
+                let mut points = Vec::new();
+                while let Some(point) = seq.next_element_seed(Element {
+                    arena: &mut arena,
+                    pairs: &mut pairs,
+                    point: PhantomData,
+                })? {
+                    points.push(point);
+                }
+                Ok(Series {
+                    labels: arena.finish().collect(),
+                    points,
+                })
+            }
+        }
+        d.deserialize_seq(Elements(PhantomData))
+    }
+}
+
+/// Reads one element of a result array: its label set goes into `arena` (through `pairs`,
+/// scratch space), its value(s) are returned.
+struct Element<'s, 'de, T> {
+    arena: &'s mut LabelArena,
+    pairs: &'s mut Vec<(Cow<'de, str>, Cow<'de, str>)>,
+    point: PhantomData<T>,
+}
+
+impl<'de, T: Point<'de>> DeserializeSeed<'de> for Element<'_, 'de, T> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T: Point<'de>> Visitor<'de> for Element<'_, 'de, T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a {{\"metric\": …, \"{}\": …}} object", T::KEY)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<T, A::Error> {
+        let (mut labelled, mut point) = (false, None);
+        while let Some(Str(key)) = m.next_key()? {
+            if key == "metric" && !labelled {
+                self.pairs.clear();
+                m.next_value_seed(LabelPairs(self.pairs))?;
+                self.arena.push(self.pairs);
+                labelled = true;
+            } else if key == T::KEY && point.is_none() {
+                point = Some(m.next_value()?);
+            } else if key == "metric" || key == T::KEY {
+                let field = if key == "metric" { "metric" } else { T::KEY };
+                return Err(serde::de::Error::duplicate_field(field));
+            } else {
+                m.next_value::<IgnoredAny>()?;
+            }
+        }
+        if !labelled {
+            return Err(serde::de::Error::missing_field("metric"));
+        }
+        point.ok_or_else(|| serde::de::Error::missing_field(T::KEY))
+    }
 }
 
 /// Parses a sample value as Prometheus prints it (`"1.5"`, `"NaN"`, `"+Inf"`).
@@ -113,10 +209,12 @@ pub fn decode_vector(url: &str, status: u16, body: &[u8]) -> Result<Vector, Quer
     };
     match decode_data(url, status, body)? {
         Data::Vector(raw) => Ok(Vector(
-            raw.into_iter()
-                .map(|s| Sample {
-                    labels: s.metric,
-                    value: s.value.1 .0,
+            raw.labels
+                .into_iter()
+                .zip(raw.points)
+                .map(|(labels, Instant((_, value)))| Sample {
+                    labels,
+                    value: value.0,
                 })
                 .collect(),
         )),
@@ -136,14 +234,15 @@ pub fn decode_matrix(url: &str, status: u16, body: &[u8]) -> Result<Matrix, Quer
     };
     match decode_data(url, status, body)? {
         Data::Matrix(raw) => Ok(Matrix(
-            raw.into_iter()
-                .map(|s| {
-                    let points = s
-                        .values
+            raw.labels
+                .into_iter()
+                .zip(raw.points)
+                .map(|(labels, Range(values))| {
+                    let points = values
                         .into_iter()
                         .map(|(t, v)| ((t * 1000.0).round() as i64, v.0))
                         .collect();
-                    (s.metric, points)
+                    (labels, points)
                 })
                 .collect(),
         )),
@@ -199,6 +298,45 @@ mod tests {
                 assert!(detail.contains(r#"sample value "twelve""#), "{detail}")
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn elements_in_any_key_order_with_extra_keys() {
+        let body = br#"{"data":{"result":[
+            {"value":[1,"2"],"extra":{"x":[1]},"metric":{"a":"1"}},
+            {"metric":{"a":"2","b":"3"},"value":[1,"4"]}],"resultType":"vector"},
+            "status":"success","warnings":["w"]}"#;
+        let v = decode_vector("http://p", 200, body).unwrap();
+        assert_eq!(v.0.len(), 2);
+        assert_eq!((v.0[0].labels.get("a"), v.0[0].value), (Some("1"), 2.0));
+        assert_eq!(v.0[1].labels, Labels::from_pairs([("b", "3"), ("a", "2")]));
+        assert_eq!(v.0[1].value, 4.0);
+        for (bad, why) in [
+            (
+                r#"{"metric":{},"value":[1,"2"],"value":[1,"3"]}"#,
+                "duplicate field `value`",
+            ),
+            (
+                r#"{"metric":{},"metric":{},"value":[1,"2"]}"#,
+                "duplicate field `metric`",
+            ),
+            (r#"{"value":[1,"2"]}"#, "missing field `metric`"),
+            (r#"{"metric":{}}"#, "missing field `value`"),
+            (
+                r#"{"metric":{"a":1},"value":[1,"2"]}"#,
+                "invalid type: integer `1`",
+            ),
+        ] {
+            let body = format!(
+                r#"{{"status":"success","data":{{"resultType":"vector","result":[{bad}]}}}}"#
+            );
+            match decode_vector("http://p", 200, body.as_bytes()) {
+                Err(QueryError::BadResponse { detail, .. }) => {
+                    assert!(detail.contains(why), "{bad}: {detail}")
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
         }
     }
 

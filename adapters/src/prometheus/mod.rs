@@ -6,7 +6,8 @@
 //! answer while it arrives ([`VectorStream`]), falling back to the complete decoder of
 //! `decode.rs` ([`decode_vector`]); `direct.rs` holds the connections to an `http://`
 //! Prometheus, driven by the task that asks ([`Direct`]), with `in_task.rs` keeping that
-//! task from waking itself on every hand-off; `labels.rs` holds a sample's [`Labels`].
+//! task from waking itself on every hand-off; `labels.rs` holds a sample's [`Labels`], which
+//! shares one buffer with the label sets of the other samples of its answer.
 
 use std::sync::Arc;
 use std::time::Duration;

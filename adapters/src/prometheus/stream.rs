@@ -5,13 +5,18 @@
 //!
 //! The fast path reads the layout Prometheus prints: `{"status":"success","data":
 //! {"resultType":"vector","result":[`, then `{"metric":{…},"value":[t,"v"]}` elements,
-//! then `]}}`. Anything else (an error envelope, a scalar, warnings, another key order, a
-//! truncated body) is left to the complete decoder ([`decode_vector`]) once the whole body
-//! is in, so every answer decodes exactly as it would in one piece, only sooner.
+//! then `]}}`. It reads each piece where it lies; only a sample cut in two by the end of a
+//! piece is copied, with the head of the next piece, to be read whole. Anything else (an
+//! error envelope, a scalar, warnings, another key order, a truncated body) is left to the
+//! complete decoder ([`decode_vector`]) once the whole body is in, so every answer decodes
+//! exactly as it would in one piece, only sooner.
 
 use std::borrow::Cow;
 
-use super::{decode_vector, parse_value, Labels, QueryError, Sample, Vector};
+use bytes::Bytes;
+
+use super::labels::LabelArena;
+use super::{decode_vector, parse_value, QueryError, Sample, Vector};
 
 /// How Prometheus begins every successful vector answer.
 const PREFIX: &[u8] = br#"{"status":"success","data":{"resultType":"vector","result":["#;
@@ -40,12 +45,12 @@ struct Span {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Before the end of [`PREFIX`].
-    Prefix,
+    /// Inside [`PREFIX`], this many bytes of it read.
+    Prefix(usize),
     /// Inside the result array (`first` until a sample has been read).
     Samples { first: bool },
-    /// After the array's `]`: only the two closing braces may follow.
-    Tail,
+    /// After the array's `]`, this many of the two closing braces read.
+    Tail(u8),
     /// The complete decoder will read the body.
     Fallback,
 }
@@ -54,108 +59,206 @@ enum State {
 /// each piece, then [`VectorStream::finish`].
 #[derive(Debug)]
 pub struct VectorStream {
-    /// The body so far (kept whole for the complete decoder).
-    body: Vec<u8>,
-    /// How far the fast path has read.
-    pos: usize,
+    /// Every piece so far, shared rather than copied, for the complete decoder.
+    pieces: Vec<Bytes>,
+    /// A sample cut off by the end of a piece, followed by what has been taken of the
+    /// pieces after it (empty while the fast path reads pieces where they lie).
+    carry: Vec<u8>,
     state: State,
     samples: Vec<Sample>,
-    /// The body length at which to read on after a sample was cut off: once the unread
-    /// tail has doubled (or grown by [`RETRY_BYTES`]), so that tiny pieces cannot make a
-    /// long sample be re-read over and over.
+    /// The length `carry` must reach before the cut-off sample is read again: once it has
+    /// doubled (or grown by [`RETRY_BYTES`]), so that tiny pieces cannot make a long sample
+    /// be re-read over and over.
     retry_at: usize,
 }
 
-/// The least growth of the body before a cut-off sample is read again.
+/// The least growth of `carry` before a cut-off sample is read again.
 const RETRY_BYTES: usize = 1024;
+
+/// Bytes of answer per sample reserved for ahead of time (Prometheus prints 90–200 per
+/// sample of the plans' queries); what is left over is given back at the end.
+const BYTES_PER_SAMPLE: usize = 96;
 
 impl VectorStream {
     /// A decoder for a body of about `size_hint` bytes (its `Content-Length`, or 0).
     pub fn new(size_hint: usize) -> Self {
         VectorStream {
-            body: Vec::with_capacity(size_hint.min(64 << 20)),
-            pos: 0,
-            state: State::Prefix,
-            samples: Vec::new(),
+            pieces: Vec::new(),
+            carry: Vec::new(),
+            state: State::Prefix(0),
+            samples: Vec::with_capacity(size_hint.min(64 << 20) / BYTES_PER_SAMPLE),
             retry_at: 0,
         }
     }
 
     /// Takes the next piece of the body and decodes every sample it completes.
-    pub fn feed(&mut self, chunk: &[u8]) {
-        self.body.extend_from_slice(chunk);
-        if self.body.len() >= self.retry_at {
-            self.advance();
+    pub fn feed(&mut self, piece: Bytes) {
+        self.pieces.push(piece.clone());
+        if self.state == State::Fallback {
+            return;
+        }
+        if self.samples.capacity() - self.samples.len() < piece.len() / BYTES_PER_SAMPLE {
+            self.samples.reserve(piece.len() / BYTES_PER_SAMPLE);
+        }
+        let mut at = 0;
+        if !self.carry.is_empty() {
+            match self.complete_carry(&piece) {
+                Some(resume) => at = resume,
+                None => return,
+            }
+        }
+        if let Some(cut) = self.scan(&piece[at..]) {
+            self.cut_off(&piece[at + cut..]);
+        }
+    }
+
+    /// Completes the cut-off sample in `carry` from the head of `piece`; returns where in
+    /// `piece` reading goes on, or `None` once all of `piece` is in `carry`.
+    fn complete_carry(&mut self, piece: &[u8]) -> Option<usize> {
+        // how much of `piece` is in `carry` (at its end)
+        let mut taken = 0;
+        loop {
+            let want = self.retry_at.saturating_sub(self.carry.len()).max(1);
+            let take = want.min(piece.len() - taken);
+            self.carry.extend_from_slice(&piece[taken..taken + take]);
+            taken += take;
+            if self.carry.len() < self.retry_at {
+                return None;
+            }
+            let carry = std::mem::take(&mut self.carry);
+            let Some(cut) = self.scan(&carry) else {
+                return Some(taken);
+            };
+            let unread = carry.len() - cut;
+            if unread <= taken {
+                // the cut-off sample is read, and what follows lies in `piece`
+                return Some(taken - unread);
+            }
+            self.carry = carry;
+            self.cut_off_in_carry(cut);
+        }
+    }
+
+    /// Keeps `rest`, the start of a sample the piece cut off, to read once more is in.
+    fn cut_off(&mut self, rest: &[u8]) {
+        self.carry.extend_from_slice(rest);
+        self.retry_at = self.carry.len() + self.carry.len().max(RETRY_BYTES);
+    }
+
+    /// Drops what was read of `carry`, up to `cut`, and waits for it to grow.
+    fn cut_off_in_carry(&mut self, cut: usize) {
+        self.carry.drain(..cut);
+        self.retry_at = self.carry.len() + self.carry.len().max(RETRY_BYTES);
+    }
+
+    /// Reads `buf`, the bytes after those read so far, as far as it goes; returns where
+    /// in `buf` a sample begins that `buf` cuts off.
+    fn scan(&mut self, buf: &[u8]) -> Option<usize> {
+        // the label sets of the samples read here share one buffer
+        let mut arena = LabelArena::with_capacity(buf.len());
+        let mut values = Vec::with_capacity(buf.len() / BYTES_PER_SAMPLE);
+        let cut = self.scan_into(buf, &mut arena, &mut values);
+        if self.state == State::Fallback {
+            self.samples = Vec::new();
+        } else if arena.len() > 0 {
+            let read = arena.finish().zip(values);
+            self.samples
+                .extend(read.map(|(labels, value)| Sample { labels, value }));
+        }
+        cut
+    }
+
+    /// [`VectorStream::scan`], with the label sets and values of the samples read put in
+    /// `arena` and `values`.
+    fn scan_into(
+        &mut self,
+        buf: &[u8],
+        arena: &mut LabelArena,
+        values: &mut Vec<f64>,
+    ) -> Option<usize> {
+        let mut pos = 0;
+        // room for the label sets of the plans' queries (up to 8 labels)
+        let (mut spans, mut pairs) = (Vec::with_capacity(16), Vec::with_capacity(8));
+        loop {
+            match self.state {
+                State::Prefix(read) => {
+                    let n = buf.len().min(PREFIX.len() - read);
+                    if buf[..n] != PREFIX[read..read + n] {
+                        self.state = State::Fallback;
+                    } else if read + n < PREFIX.len() {
+                        self.state = State::Prefix(read + n);
+                        return None;
+                    } else {
+                        pos = n;
+                        self.state = State::Samples { first: true };
+                    }
+                }
+                State::Samples { first } => {
+                    let mut p = Parser { b: buf, i: pos };
+                    match p.next_sample(first, &mut spans, &mut pairs) {
+                        Ok(Some(value)) => {
+                            arena.push(&mut pairs);
+                            values.push(value);
+                            pos = p.i;
+                            self.state = State::Samples { first: false };
+                        }
+                        Ok(None) => {
+                            pos = p.i;
+                            self.state = State::Tail(0);
+                        }
+                        Err(Stop::Incomplete) => return Some(pos),
+                        Err(Stop::Unexpected) => self.state = State::Fallback,
+                    }
+                }
+                State::Tail(mut braces) => {
+                    for c in &buf[pos..] {
+                        if c.is_ascii_whitespace() {
+                            continue;
+                        }
+                        if *c != b'}' || braces == 2 {
+                            self.state = State::Fallback;
+                            return None;
+                        }
+                        braces += 1;
+                    }
+                    self.state = State::Tail(braces);
+                    return None;
+                }
+                State::Fallback => return None,
+            }
         }
     }
 
     /// The answer, once the whole body is in; `url` and `status` (the HTTP status) are
     /// for errors, as in [`decode_vector`].
     pub fn finish(mut self, url: &str, status: u16) -> Result<Vector, QueryError> {
-        self.advance();
+        self.settle();
         if status == 200 && self.read_whole() {
-            return Ok(Vector(self.samples));
+            let mut samples = self.samples;
+            if samples.capacity() - samples.len() > samples.len() / 8 {
+                samples.shrink_to_fit();
+            }
+            return Ok(Vector(samples));
         }
-        decode_vector(url, status, &self.body)
+        let body = self.pieces.concat();
+        decode_vector(url, status, &body)
+    }
+
+    /// Reads what is left in `carry` now that no more is coming.
+    fn settle(&mut self) {
+        if !self.carry.is_empty() {
+            let carry = std::mem::take(&mut self.carry);
+            if self.scan(&carry).is_some() {
+                // a sample cut off by the end of the body
+                self.state = State::Fallback;
+            }
+        }
     }
 
     /// Whether the fast path has read the whole answer.
     fn read_whole(&self) -> bool {
-        self.state == State::Tail && closes_envelope(&self.body[self.pos..])
+        self.state == State::Tail(2) && self.carry.is_empty()
     }
-
-    /// Reads as far as the body goes.
-    fn advance(&mut self) {
-        let (mut spans, mut pairs) = (Vec::new(), Vec::new());
-        loop {
-            match self.state {
-                State::Prefix => {
-                    let n = self.body.len().min(PREFIX.len());
-                    if self.body[..n] != PREFIX[..n] {
-                        self.state = State::Fallback;
-                    } else if n < PREFIX.len() {
-                        return;
-                    } else {
-                        self.pos = n;
-                        self.state = State::Samples { first: true };
-                    }
-                }
-                State::Samples { first } => {
-                    let mut p = Parser {
-                        b: &self.body,
-                        i: self.pos,
-                    };
-                    match p.next_sample(first, &mut spans, &mut pairs) {
-                        Ok(Some(sample)) => {
-                            self.samples.push(sample);
-                            self.pos = p.i;
-                            self.state = State::Samples { first: false };
-                        }
-                        Ok(None) => {
-                            self.pos = p.i;
-                            self.state = State::Tail;
-                        }
-                        Err(Stop::Incomplete) => {
-                            let unread = self.body.len() - self.pos;
-                            self.retry_at = self.body.len() + unread.max(RETRY_BYTES);
-                            return;
-                        }
-                        Err(Stop::Unexpected) => {
-                            self.samples = Vec::new();
-                            self.state = State::Fallback;
-                        }
-                    }
-                }
-                State::Tail | State::Fallback => return,
-            }
-        }
-    }
-}
-
-/// Whether `rest` (after the result array) is just the two closing braces.
-fn closes_envelope(rest: &[u8]) -> bool {
-    let mut braces = rest.iter().filter(|b| !b.is_ascii_whitespace());
-    braces.next() == Some(&b'}') && braces.next() == Some(&b'}') && braces.next().is_none()
 }
 
 /// A cursor over the body.
@@ -239,14 +342,14 @@ impl<'a> Parser<'a> {
         Err(Stop::Incomplete)
     }
 
-    /// The next sample of the result array, or `None` at its end. `spans` and `pairs` are
-    /// scratch space for the label names and values.
+    /// The value of the next sample of the result array, its labels put in `pairs`, or
+    /// `None` at the array's end. `spans` is scratch space.
     fn next_sample(
         &mut self,
         first: bool,
         spans: &mut Vec<Span>,
         pairs: &mut Vec<Pair<'a>>,
-    ) -> Step<Option<Sample>> {
+    ) -> Step<Option<f64>> {
         match self.peek()? {
             b']' => {
                 self.i += 1;
@@ -293,10 +396,7 @@ impl<'a> Parser<'a> {
         for kv in spans.chunks_exact(2) {
             pairs.push((unquote(text, start, kv[0])?, unquote(text, start, kv[1])?));
         }
-        Ok(Some(Sample {
-            labels: Labels::from_decoded(pairs),
-            value,
-        }))
+        Ok(Some(value))
     }
 }
 
@@ -324,7 +424,7 @@ mod tests {
     fn fed(body: &[u8], size: usize) -> VectorStream {
         let mut s = VectorStream::new(0);
         for piece in body.chunks(size.max(1)) {
-            s.feed(piece);
+            s.feed(Bytes::copy_from_slice(piece));
         }
         s
     }
@@ -339,7 +439,7 @@ mod tests {
         let want = decode_vector("u", 200, body.as_bytes());
         for size in 1..=body.len() {
             let mut s = fed(body.as_bytes(), size);
-            s.advance();
+            s.settle();
             assert_eq!(s.read_whole(), fast, "{body} in pieces of {size}");
             let got = s.finish("u", 200);
             match (&want, &got) {
@@ -375,14 +475,70 @@ mod tests {
     fn fast_path_reads_prometheus_layout_itself() {
         let body = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"1"},"value":[1,"2.5"]}]}}"#;
         let mut s = VectorStream::new(body.len());
-        s.feed(&body.as_bytes()[..body.len() - 3]);
+        s.feed(Bytes::copy_from_slice(&body.as_bytes()[..body.len() - 3]));
         assert_eq!(s.samples.len(), 1, "decoded before the body is complete");
-        s.feed(&body.as_bytes()[body.len() - 3..]);
-        s.advance();
+        s.feed(Bytes::copy_from_slice(&body.as_bytes()[body.len() - 3..]));
+        s.settle();
         assert!(s.read_whole());
         let v = s.finish("u", 200).unwrap();
         assert_eq!(v.0[0].labels.get("a"), Some("1"));
         assert_eq!(v.0[0].value, 2.5);
+    }
+
+    #[test]
+    fn long_answers_are_read_where_they_lie() {
+        let mut body =
+            String::from(r#"{"status":"success","data":{"resultType":"vector","result":["#);
+        for i in 0..400 {
+            if i > 0 {
+                body.push(',');
+            }
+            let label = "x".repeat(i % 37);
+            body.push_str(&format!(
+                r#"{{"metric":{{"deployment":"app-{i}","le":"{}","pad":"{label}"}},"value":[1795000000.5,"{i}.25"]}}"#,
+                i % 26
+            ));
+        }
+        body.push_str("]}}");
+        let want = decode_vector("u", 200, body.as_bytes()).unwrap();
+        for size in [
+            1,
+            2,
+            3,
+            61,
+            127,
+            128,
+            1000,
+            1023,
+            1024,
+            1500,
+            4096,
+            8191,
+            body.len(),
+        ] {
+            let mut s = VectorStream::new(0);
+            let mut largest_carry = 0;
+            for piece in body.as_bytes().chunks(size) {
+                s.feed(Bytes::copy_from_slice(piece));
+                largest_carry = largest_carry.max(s.carry.len());
+            }
+            // a cut-off sample (under 200 bytes here) and at most what the retry rule takes
+            assert!(
+                largest_carry < 200 + 2 * RETRY_BYTES,
+                "{largest_carry} in pieces of {size}"
+            );
+            s.settle();
+            assert!(s.read_whole(), "pieces of {size}");
+            let got = s.finish("u", 200).unwrap();
+            assert_eq!(got.0.len(), want.0.len(), "pieces of {size}");
+            for (a, b) in want.0.iter().zip(&got.0) {
+                assert_eq!(
+                    (&a.labels, a.value),
+                    (&b.labels, b.value),
+                    "pieces of {size}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -395,7 +551,7 @@ mod tests {
         let mut attempts = 0;
         for byte in body.as_bytes().chunks(1) {
             let before = s.retry_at;
-            s.feed(byte);
+            s.feed(Bytes::copy_from_slice(byte));
             attempts += usize::from(s.retry_at != before);
         }
         assert!(attempts < 64, "{attempts} attempts for a 1 MiB sample");
