@@ -142,12 +142,17 @@ impl VectorStream {
     /// Keeps `rest`, the start of a sample the piece cut off, to read once more is in.
     fn cut_off(&mut self, rest: &[u8]) {
         self.carry.extend_from_slice(rest);
-        self.retry_at = self.carry.len() + self.carry.len().max(RETRY_BYTES);
+        self.wait_for_more();
     }
 
     /// Drops what was read of `carry`, up to `cut`, and waits for it to grow.
     fn cut_off_in_carry(&mut self, cut: usize) {
         self.carry.drain(..cut);
+        self.wait_for_more();
+    }
+
+    /// Reads `carry` again only once it has doubled, or grown by [`RETRY_BYTES`].
+    fn wait_for_more(&mut self) {
         self.retry_at = self.carry.len() + self.carry.len().max(RETRY_BYTES);
     }
 
