@@ -13,6 +13,12 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use mesh_metrics_bench::{ceiling, proxy, runner};
 
+/// The server's allocator (`server/src/main.rs`), so that the ceiling and the zero-work
+/// proxy differ from the server only in the work they skip.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The mesh-metrics benchmark runner.
 #[derive(Parser)]
 #[command(version)]
